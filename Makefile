@@ -1,0 +1,73 @@
+# churnguard — the single entry point for people, CI and hooks.
+#   make demo   create the environment if needed, then run the main job (the data pipeline)
+#   make test   create the environment if needed, then run the whole test suite with coverage
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+CG := $(BIN)/churnguard
+
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+export DO_NOT_TRACK := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help install demo pipeline params test test-fast lint format typecheck requirements clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python "$(PYTHON)"
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv from the lock file (uv)
+
+demo: install ## Run the main job: the data pipeline end to end (offline: synthetic data, with a banner)
+	@source="$$($(CG) resolve-source --offline-fallback)"; \
+	  CHURNGUARD_DATA_SOURCE="$$source" $(MAKE) --no-print-directory pipeline
+	@cat reports/validation.txt
+
+pipeline: install ## Run the DVC pipeline (dvc repro); CHURNGUARD_DATA_SOURCE picks the data
+	$(CG) params --output params.yaml
+	$(BIN)/dvc repro
+
+params: install ## Write the resolved configuration to params.yaml
+	$(CG) params --output params.yaml
+
+test: install ## Run the whole test suite with coverage
+	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-report=xml:reports/coverage.xml
+
+test-fast: install ## Unit tests only
+	$(BIN)/pytest -m unit -q
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+
+format: install ## Format and autofix
+	$(BIN)/ruff format src tests benchmarks scripts
+	$(BIN)/ruff check --fix src tests benchmarks scripts
+
+typecheck: install ## mypy --strict on src
+	$(BIN)/mypy src
+
+requirements: install ## Export requirements.txt (runtime dependencies) from the lock
+	$(UV) export --frozen --no-dev --no-emit-project --quiet --output-file requirements.txt
+
+clean: ## Remove the environment, caches and generated data
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache reports/coverage.xml .coverage
+	find data/raw data/processed data/features -type f ! -name .gitkeep ! -name .gitignore -delete 2>/dev/null || true
+	rm -f reports/validation.*

@@ -1,0 +1,107 @@
+"""The root of the ``churnguard`` CLI: global options, logging, and the error contract.
+
+User mistakes (any :class:`ChurnguardError`) print one paragraph on stderr and exit non-zero with
+the error's code; a traceback appears only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import textwrap
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import click
+import typer
+
+from churnguard import __version__
+from churnguard.cli import data as data_commands
+from churnguard.config import DEFAULT_CONFIG_PATH, ChurnguardConfig, load_config, load_logging_config
+from churnguard.errors import ChurnguardError
+from churnguard.logs import configure_logging
+
+app = typer.Typer(
+    name="churnguard",
+    help="Predict which telecom customers will churn, and run the whole life of that model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@dataclass(frozen=True)
+class AppState:
+    """Global options shared by every command."""
+
+    config_path: Path
+    use_env: bool
+
+    def config(self) -> ChurnguardConfig:
+        """Load and validate the configuration (once per command)."""
+        return load_config(self.config_path, use_env=self.use_env)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path,
+        typer.Option("--config", "-c", envvar="CHURNGUARD_CONFIG", help="Configuration YAML file."),
+    ] = DEFAULT_CONFIG_PATH,
+    no_env: Annotated[
+        bool,
+        typer.Option("--no-env", help="Ignore CHURNGUARD_* overrides (DVC stages use this)."),
+    ] = False,
+    log_format: Annotated[
+        Literal["auto", "json", "human"] | None,
+        typer.Option("--log-format", help="JSON lines or human text (default: from logging.yaml)."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    """Configure logging and remember the global options."""
+    logging_config = load_logging_config(config.parent / "logging.yaml")
+    updates: dict[str, str] = {"level": "DEBUG"} if debug else {}
+    if log_format:
+        updates["format"] = log_format
+    configure_logging(logging_config.model_copy(update=updates))
+    ctx.obj = AppState(config_path=config, use_env=not no_env)
+
+
+@app.command()
+def version() -> None:
+    """Print the churnguard version."""
+    typer.echo(__version__)
+
+
+data_commands.register(app)
+
+
+def _one_paragraph(message: str) -> str:
+    return textwrap.fill(" ".join(message.split()), width=100)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``churnguard`` command."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        code = app(args=args, prog_name="churnguard", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        code = 130
+    except ChurnguardError as exc:
+        if debug:
+            traceback.print_exc()
+        typer.echo(_one_paragraph(f"error: {exc}"), err=True)
+        code = exc.exit_code
+    logging.shutdown()
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+__all__ = ["AppState", "app", "main"]

@@ -1,0 +1,182 @@
+"""Load and validate churnguard's configuration once, at the edge.
+
+Values come from a YAML file (``configs/config.yaml`` by default) overridden by environment
+variables ``CHURNGUARD_<SECTION>_<KEY>`` (for example ``CHURNGUARD_DATA_SOURCE`` or
+``CHURNGUARD_SPLIT_SEED``; nested values as JSON, e.g.
+``CHURNGUARD_DATA_SYNTHETIC='{"n_rows": 1000}'``). The result is one frozen pydantic model;
+unknown keys, in the file or the environment, are errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from churnguard.data.config import DataSourceConfig, SplitConfig, ValidationConfig
+from churnguard.errors import ConfigError
+from churnguard.features.config import FeatureConfig
+
+ENV_PREFIX = "CHURNGUARD_"
+DEFAULT_CONFIG_PATH = Path("configs/config.yaml")
+DEFAULT_LOGGING_PATH = Path("configs/logging.yaml")
+
+
+class PathsConfig(BaseModel):
+    """Where each stage reads and writes, relative to the working directory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    raw_dir: Path = Path("data/raw")
+    processed_dir: Path = Path("data/processed")
+    features_dir: Path = Path("data/features")
+    reports_dir: Path = Path("reports")
+
+
+class ChurnguardConfig(BaseSettings):
+    """The whole, validated configuration of one churnguard run."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        frozen=True,
+    )
+
+    paths: PathsConfig = PathsConfig()
+    data: DataSourceConfig = DataSourceConfig()
+    validation: ValidationConfig = ValidationConfig()
+    split: SplitConfig = SplitConfig()
+    features: FeatureConfig = FeatureConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables win over the YAML file (passed as init values)."""
+        return (env_settings, init_settings)
+
+
+class LoggingConfig(BaseSettings):
+    """Logging: level, and JSON lines or human text (``auto`` = human on a terminal)."""
+
+    model_config = SettingsConfigDict(env_prefix="CHURNGUARD_LOG_", extra="forbid", frozen=True)
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "human"] = "auto"
+    quiet_loggers: dict[str, Literal["DEBUG", "INFO", "WARNING", "ERROR"]] = {}
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables win over the YAML file (passed as init values)."""
+        return (env_settings, init_settings)
+
+
+class _FileOnlyConfig(ChurnguardConfig):
+    """The same configuration, read from the file alone (environment ignored)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the YAML values count."""
+        return (init_settings,)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        msg = (
+            f"config file {path} does not exist. Pass --config PATH (or set CHURNGUARD_CONFIG) "
+            "or run from the churnguard project folder, where configs/config.yaml lives."
+        )
+        raise ConfigError(msg)
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        msg = f"config file {path} is not valid YAML: {exc}"
+        raise ConfigError(msg) from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        msg = f"config file {path} must hold a mapping of sections, got {type(loaded).__name__}"
+        raise ConfigError(msg)
+    return loaded
+
+
+def _explain(error: ValidationError, path: Path) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        env_name = ENV_PREFIX + "_".join(str(part).upper() for part in item["loc"][:2])
+        if item["type"] == "extra_forbidden":
+            lines.append(
+                f"unknown key '{where}' (in {path} or {env_name}): remove it or fix its spelling"
+            )
+        else:
+            lines.append(
+                f"'{where}' = {item.get('input')!r}: {item['msg']} (set in {path} or {env_name})"
+            )
+    return f"invalid configuration: {'; '.join(lines)}."
+
+
+def load_config(path: Path = DEFAULT_CONFIG_PATH, *, use_env: bool = True) -> ChurnguardConfig:
+    """Read ``path``, apply ``CHURNGUARD_*`` overrides (unless ``use_env`` is false) and validate.
+
+    DVC stages read the resolved ``params.yaml`` with ``use_env=False``, so what DVC recorded is
+    exactly what ran.
+
+    Raises:
+        ConfigError: the file is missing or malformed, or a value or key is invalid.
+    """
+    values = _read_yaml(path)
+    try:
+        return ChurnguardConfig(**values) if use_env else _FileOnlyConfig(**values)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, path)) from exc
+
+
+def load_logging_config(path: Path = DEFAULT_LOGGING_PATH) -> LoggingConfig:
+    """Read the logging YAML (defaults when it is absent) with ``CHURNGUARD_LOG_*`` overrides."""
+    values = _read_yaml(path) if path.is_file() else {}
+    try:
+        return LoggingConfig(**values)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, path)) from exc
+
+
+def dump_config(config: ChurnguardConfig) -> str:
+    """Render the resolved configuration as YAML (what DVC records as ``params.yaml``)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "DEFAULT_LOGGING_PATH",
+    "ChurnguardConfig",
+    "LoggingConfig",
+    "PathsConfig",
+    "dump_config",
+    "load_config",
+    "load_logging_config",
+]

@@ -1,0 +1,53 @@
+"""The validation report: every failure and warning, as JSON and as text for people."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Failure(BaseModel):
+    """One broken rule: where, how often, examples and the fix."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    check: str
+    column: str | None
+    message: str
+    fix: str
+    failing_rows: int = 0
+    examples: list[str] = []
+
+
+class ValidationReport(BaseModel):
+    """Everything validation found about one dataset."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    passed: bool
+    rows: int
+    columns: list[str]
+    failures: list[Failure]
+    warnings: list[Failure]
+    handled_quirks: dict[str, int]
+    checked_at: datetime
+    raw_sha256: str | None = None
+
+
+def format_report(report: ValidationReport) -> str:
+    """Render a report as plain text: a verdict line, then one paragraph per finding."""
+    verdict = "PASSED" if report.passed else f"FAILED with {len(report.failures)} failure(s)"
+    lines = [f"Validation {verdict}: {report.rows} rows, {len(report.columns)} columns."]
+    quirks = ", ".join(f"{name}={count}" for name, count in report.handled_quirks.items())
+    lines.append(f"Handled quirks: {quirks or 'none'}.")
+    for title, findings in (("Failure", report.failures), ("Warning", report.warnings)):
+        for number, item in enumerate(findings, start=1):
+            lines.append(f"{title} {number} [{item.check}]: {item.message}.")
+            if item.examples:
+                lines.append(f"  examples: {', '.join(item.examples)}")
+            lines.append(f"  fix: {item.fix}.")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["Failure", "ValidationReport", "format_report"]

@@ -1,0 +1,1 @@
+"""Jobs: wire configuration, files and progress around the pure stage functions."""
