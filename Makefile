@@ -15,10 +15,11 @@ BIN := $(VENV)/bin
 CG := $(BIN)/churnguard
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Byte-compile at install: imports of pandas/sklearn/mlflow are seconds faster on every run.
+export UV_COMPILE_BYTECODE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
-export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install demo pipeline params test test-fast lint format typecheck requirements clean
 

@@ -85,8 +85,9 @@ def sha256_file(path: Path) -> str:
 
 __all__ = [
     "atomic_path",
+    "atomic_paths",
     "sha256_file",
-    "atomic_paths", "write_frame",
+    "write_frame",
     "write_model_json",
     "write_text_atomic",
 ]

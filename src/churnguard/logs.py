@@ -66,7 +66,8 @@ class HumanFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as ``time level [stage] message key=value``."""
         ts = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
-        where = f"[{record.stage}] " if getattr(record, "stage", None) else ""
+        stage_name = getattr(record, "stage", None)
+        where = f"[{stage_name}] " if stage_name else ""
         extras = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD_ATTRS)
         line = f"{ts} {record.levelname:<7} {where}{record.getMessage()}"
         return f"{line}  {extras}" if extras else line

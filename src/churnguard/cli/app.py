@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import logging
 import sys
-import textwrap
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-import click
 import typer
 
 from churnguard import __version__
 from churnguard.cli import data as data_commands
-from churnguard.config import DEFAULT_CONFIG_PATH, ChurnguardConfig, load_config, load_logging_config
+from churnguard.config import (
+    DEFAULT_CONFIG_PATH,
+    ChurnguardConfig,
+    load_config,
+    load_logging_config,
+)
 from churnguard.errors import ChurnguardError
 from churnguard.logs import configure_logging
 
@@ -80,7 +83,8 @@ data_commands.register(app)
 
 
 def _one_paragraph(message: str) -> str:
-    return textwrap.fill(" ".join(message.split()), width=100)
+    """Collapse a message onto one line; the terminal wraps it."""
+    return " ".join(message.split())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,12 +93,16 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     try:
         code = app(args=args, prog_name="churnguard", standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("aborted", err=True)
         code = 130
+    except typer.TyperException as exc:  # usage errors: unknown option, bad parameter value
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"error: {exc.format_message()}", err=True)
+        code = exc.exit_code
     except ChurnguardError as exc:
         if debug:
             traceback.print_exc()

@@ -26,14 +26,27 @@ SourceOption = Annotated[
         help="https:// URL, CSV/Parquet path, SQLAlchemy URL, or 'synthetic' (default: data.source).",
     ),
 ]
-QueryOption = Annotated[str | None, typer.Option("--query", help="SQL query for a database source.")]
-TableOption = Annotated[str | None, typer.Option("--table", help="Table to read from a database source.")]
-Sha256Option = Annotated[str | None, typer.Option("--sha256", help="Expected sha256 of the source bytes.")]
-RowsOption = Annotated[int | None, typer.Option("--rows", min=1, help="Rows to generate (synthetic source).")]
-SeedOption = Annotated[int | None, typer.Option("--seed", help="Generator seed (synthetic source).")]
+QueryOption = Annotated[
+    str | None, typer.Option("--query", help="SQL query for a database source.")
+]
+TableOption = Annotated[
+    str | None, typer.Option("--table", help="Table to read from a database source.")
+]
+Sha256Option = Annotated[
+    str | None, typer.Option("--sha256", help="Expected sha256 of the source bytes.")
+]
+RowsOption = Annotated[
+    int | None, typer.Option("--rows", min=1, help="Rows to generate (synthetic source).")
+]
+SeedOption = Annotated[
+    int | None, typer.Option("--seed", help="Generator seed (synthetic source).")
+]
 FallbackOption = Annotated[
     bool,
-    typer.Option("--offline-fallback", help="Use the synthetic source, with a banner, if a URL is unreachable."),
+    typer.Option(
+        "--offline-fallback",
+        help="Use the synthetic source, with a banner, if a URL is unreachable.",
+    ),
 ]
 
 
@@ -81,7 +94,9 @@ def _ingest(config: ChurnguardConfig, offline_fallback: bool) -> None:
                 raise
             _fallback_banner(config, str(exc))
             manifest = run_ingest(config, "synthetic", progress)
-    typer.echo(f"ingested {manifest.rows} rows from {manifest.source} (sha256 {manifest.sha256[:12]}…)")
+    typer.echo(
+        f"ingested {manifest.rows} rows from {manifest.source} (sha256 {manifest.sha256[:12]}…)"
+    )
 
 
 def ingest(
@@ -112,7 +127,9 @@ def validate(ctx: typer.Context) -> None:
     with stage("validate"):
         report = run_validate(_state(ctx).config())
     quirks = ", ".join(f"{k}={v}" for k, v in report.handled_quirks.items())
-    typer.echo(f"validation passed: {report.rows} rows, 0 failures, {len(report.warnings)} warnings ({quirks})")
+    typer.echo(
+        f"validation passed: {report.rows} rows, 0 failures, {len(report.warnings)} warnings ({quirks})"
+    )
 
 
 def preprocess(ctx: typer.Context) -> None:
@@ -141,23 +158,26 @@ def pipeline(
 ) -> None:
     """Run every stage in order: ingest, validate, preprocess, build-features."""
     config = _with_source_options(_state(ctx).config(), source, query, table, sha256, rows, seed)
-    steps = ["ingest", "validate", "preprocess", "build-features"]
-    with stage_progress(steps) as bar:
+    jobs = {
+        "validate": run_validate,
+        "preprocess": run_preprocess,
+        "build-features": run_build_features,
+    }
+    with stage_progress(["ingest", *jobs]) as starting:
+        starting("ingest")
         _ingest(config, offline_fallback)
-        bar.advance(0)
-        for name, job in (("validate", run_validate), ("preprocess", run_preprocess), ("build-features", run_build_features)):
-            bar.update(0, description=name)
+        for name, job in jobs.items():
+            starting(name)
             with stage(name):
                 job(config)
-            bar.advance(0)
     typer.echo("pipeline finished: ingest → validate → preprocess → build-features")
 
 
 def params(
     ctx: typer.Context,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the resolved configuration.")] = Path(
-        "params.yaml"
-    ),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the resolved configuration.")
+    ] = Path("params.yaml"),
 ) -> None:
     """Write the resolved configuration (file + CHURNGUARD_* overrides) for DVC to track.
 
@@ -178,7 +198,9 @@ def resolve_source(
     """Print the data source to use; with --offline-fallback, 'synthetic' when a URL is unreachable."""
     config = _state(ctx).config()
     chosen = source or config.data.source
-    if classify_source(chosen) is SourceKind.URL and not url_reachable(chosen, config.data.download.timeout_seconds):
+    if classify_source(chosen) is SourceKind.URL and not url_reachable(
+        chosen, config.data.download.timeout_seconds
+    ):
         if not offline_fallback:
             msg = f"{chosen} is unreachable; pass --offline-fallback to fall back to synthetic data"
             raise SourceUnreachableError(msg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
 from rich.panel import Panel
@@ -32,7 +32,9 @@ def progress_bar(description: str) -> Iterator[ProgressCallback]:
         DownloadColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=_console, transient=True, disable=not sys.stderr.isatty()) as bar:
+    with Progress(
+        *columns, console=_console, transient=True, disable=not sys.stderr.isatty()
+    ) as bar:
         task = bar.add_task(description, total=None)
 
         def update(done: int, total: int | None) -> None:
@@ -42,12 +44,23 @@ def progress_bar(description: str) -> Iterator[ProgressCallback]:
 
 
 @contextlib.contextmanager
-def stage_progress(stages: list[str]) -> Iterator[Progress]:
-    """A bar over the named pipeline stages (advance it once per finished stage)."""
-    columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=_console, transient=True, disable=not sys.stderr.isatty()) as bar:
-        bar.add_task("pipeline", total=len(stages))
-        yield bar
+def stage_progress(stages: list[str]) -> Iterator[Callable[[str], None]]:
+    """A bar over the pipeline stages; call the yielded function with each stage as it starts."""
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(
+        *columns, console=_console, transient=True, disable=not sys.stderr.isatty()
+    ) as bar:
+        task = bar.add_task("pipeline", total=len(stages))
+
+        def starting(name: str) -> None:
+            bar.update(task, description=name, completed=stages.index(name))
+
+        yield starting
 
 
 def banner(title: str, text: str) -> None:

@@ -42,20 +42,25 @@ def read_raw(path: Path) -> pd.DataFrame:
     Raises:
         IngestionError: the file is empty, has only a header, or is not CSV text.
     """
+    return _read_table(path, str(path))
+
+
+def _read_table(path: Path, shown: str) -> pd.DataFrame:
+    # ``shown`` names the file in errors: ingestion reads a temp copy the user never sees.
     head = path.read_bytes()[:_SNIFF_BYTES] if path.stat().st_size else b""
     if not head.strip():
-        msg = f"{path} is empty: expected a CSV file with a header row and at least one customer"
+        msg = f"{shown} is empty: expected a CSV file with a header row and at least one customer"
         raise IngestionError(msg)
     if head.startswith(b"PAR1") or b"\x00" in head:
-        msg = f"{path} is binary, not CSV text: export the data as CSV (or name a .parquet file with that suffix)"
+        msg = f"{shown} is binary, not CSV text: export the data as CSV (or name a .parquet file with that suffix)"
         raise IngestionError(msg)
     try:
         frame = pd.read_csv(path)
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        msg = f"{path} is not readable as UTF-8 CSV ({type(exc).__name__}: {exc}); check the file format"
+        msg = f"{shown} is not readable as UTF-8 CSV ({type(exc).__name__}: {exc}); check the file format"
         raise IngestionError(msg) from exc
     if frame.empty:
-        msg = f"{path} has a header but no rows: expected at least one customer record"
+        msg = f"{shown} has a header but no rows: expected at least one customer record"
         raise IngestionError(msg)
     return frame
 
@@ -142,7 +147,7 @@ def ingest_data(
     raw_path = destination / RAW_FILE_NAME
     with atomic_paths(raw_path, destination / MANIFEST_NAME) as (tmp, manifest_tmp):
         verified = _stage_bytes(source, tmp, config, progress)
-        frame = read_raw(tmp)
+        frame = _read_table(tmp, describe_source(source))
         manifest = IngestManifest(
             source=describe_source(source),
             source_kind=classify_source(source).value,

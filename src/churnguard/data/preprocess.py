@@ -43,7 +43,9 @@ def coerce_types(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     total = out["TotalCharges"]
     blank = total.isna() | total.astype("str").str.strip().eq("")
-    out["TotalCharges"] = pd.to_numeric(total.where(~blank), errors="raise").fillna(0.0).astype("float64")
+    out["TotalCharges"] = (
+        pd.to_numeric(total.where(~blank), errors="raise").fillna(0.0).astype("float64")
+    )
     out["MonthlyCharges"] = out["MonthlyCharges"].astype("float64")
     for column in INTEGER_COLUMNS:
         out[column] = out[column].astype("int64")
@@ -67,9 +69,13 @@ class SplitFrames:
         return [(name, getattr(self, name)) for name in SPLIT_NAMES]
 
 
-def _split(df: pd.DataFrame, fraction: float, config: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _split(
+    df: pd.DataFrame, fraction: float, config: SplitConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     stratify = df[TARGET_COLUMN] if config.stratify else None
-    first, second = train_test_split(df, test_size=fraction, random_state=config.seed, stratify=stratify)
+    first, second = train_test_split(
+        df, test_size=fraction, random_state=config.seed, stratify=stratify
+    )
     return first, second
 
 
@@ -87,7 +93,9 @@ def preprocess_data(df: pd.DataFrame, config: SplitConfig | None = None) -> Spli
     processed = processed_schema().validate(coerce_types(df))
     rest, test = _split(processed, config.test, config)
     if config.validation > 0:
-        train, validation = _split(rest, config.validation / (config.train + config.validation), config)
+        train, validation = _split(
+            rest, config.validation / (config.train + config.validation), config
+        )
     else:
         train, validation = rest, rest.iloc[0:0]
     return SplitFrames(

@@ -31,7 +31,7 @@ CATEGORIES: Final[dict[str, tuple[str, ...]]] = {
     "PhoneService": YES_NO,
     "MultipleLines": ("No", NO_PHONE, "Yes"),
     "InternetService": ("DSL", "Fiber optic", "No"),
-    **{column: ("No", NO_INTERNET, "Yes") for column in INTERNET_ADDONS},
+    **dict.fromkeys(INTERNET_ADDONS, ("No", NO_INTERNET, "Yes")),
     "Contract": ("Month-to-month", "One year", "Two year"),
     "PaperlessBilling": YES_NO,
     "PaymentMethod": (

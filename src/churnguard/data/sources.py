@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -60,7 +62,7 @@ def describe_source(source: str) -> str:
     if classify_source(source) is SourceKind.SQL:
         try:
             return make_url(source).render_as_string(hide_password=True)
-        except sa_exc.ArgumentError:
+        except (sa_exc.ArgumentError, ValueError):
             return "<unparseable database URL>"
     return source
 
@@ -120,6 +122,9 @@ def download(
         for attempt in range(1, attempts + 1):
             try:
                 return _stream_once(client, url, destination, limit, progress)
+            except httpx.InvalidURL as exc:
+                msg = f"{url} is not a valid URL ({exc}): check the address. {OFFLINE_HINT}"
+                raise IngestionError(msg) from exc
             except httpx.HTTPStatusError as exc:
                 status = exc.response.status_code
                 if status not in _RETRYABLE_STATUS:
@@ -140,23 +145,53 @@ def download(
 def url_reachable(url: str, timeout_seconds: float = 5.0) -> bool:
     """Tell whether ``url`` answers a GET with a success status (the body is not read)."""
     try:
-        with httpx.Client(timeout=timeout_seconds, follow_redirects=True) as client:
-            with client.stream("GET", url) as response:
-                return response.is_success
-    except httpx.HTTPError:
+        with (
+            httpx.Client(timeout=timeout_seconds, follow_redirects=True) as client,
+            client.stream("GET", url) as response,
+        ):
+            return response.is_success
+    except (httpx.HTTPError, httpx.InvalidURL):
         return False
 
 
 def _sql_url(source: str) -> URL:
     try:
         return make_url(source)
-    except sa_exc.ArgumentError as exc:
+    except (sa_exc.ArgumentError, ValueError) as exc:
+        # SQLAlchemy cannot hide the password of a URL it cannot parse, so mask it by hand.
+        masked = re.sub(r"(://[^/@:]*:)[^/]*@", r"\1***@", source)
         msg = (
-            f"'{source}' is not a valid SQLAlchemy URL. Use the form "
+            f"'{masked}' is not a valid SQLAlchemy URL. Use the form "
             "dialect+driver://user:password@host:port/database, e.g. "
             "postgresql+psycopg://postgres@127.0.0.1:5432/test"
         )
         raise IngestionError(msg) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message, unwrapped from pandas' and SQLAlchemy's wrappers."""
+    if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+def _read_chunks(
+    statement: sa.TextClause | sa.Select[Any],
+    connection: sa.Connection,
+    shown: str,
+    progress: ProgressCallback | None,
+) -> list[pd.DataFrame]:
+    # Connected already, so a failure here is the query's fault, not the network's.
+    chunks: list[pd.DataFrame] = []
+    try:
+        for chunk in pd.read_sql(statement, connection, chunksize=50_000):
+            chunks.append(chunk)
+            if progress is not None:
+                progress(sum(len(c) for c in chunks), None)
+    except (sa_exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        msg = f"the query against {shown} failed: {_first_line(exc)}. Fix the query or table name"
+        raise IngestionError(msg) from exc
+    return chunks
 
 
 def read_sql(
@@ -182,23 +217,19 @@ def read_sql(
         msg = f"unknown or uninstalled database dialect '{url.drivername}' in {shown}: use e.g. postgresql+psycopg or sqlite"
         raise IngestionError(msg) from exc
     if query:
-        statement: sa.Executable = sa.text(query)
+        statement: sa.TextClause | sa.Select[Any] = sa.text(query)
     else:
         schema, _, name = (table or "").rpartition(".")
         statement = sa.select(sa.text("*")).select_from(sa.table(name, schema=schema or None))
     try:
         with engine.connect() as connection:
-            chunks = []
-            for chunk in pd.read_sql(statement, connection, chunksize=50_000):
-                chunks.append(chunk)
-                if progress is not None:
-                    progress(sum(len(c) for c in chunks), None)
+            chunks = _read_chunks(statement, connection, shown, progress)
     except sa_exc.OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        reason = _first_line(exc)
         msg = f"cannot query the database at {shown}: {reason}. Check host, port, database name, credentials and the query"
         raise SourceUnreachableError(msg) from exc
     except sa_exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = _first_line(exc)
         msg = f"the query against {shown} failed: {reason}. Fix the query or table name"
         raise IngestionError(msg) from exc
     finally:

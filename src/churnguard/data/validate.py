@@ -6,15 +6,17 @@ column, offending values (with row numbers), and a fix, into a :class:`Validatio
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import UTC, datetime
+from typing import cast
 
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from churnguard.data.config import ValidationConfig
-from churnguard.data.report import Failure, ValidationReport
 from churnguard.data.quality import dataset_quality_failures, ratio_warnings
+from churnguard.data.report import Failure, ValidationReport
 from churnguard.data.schema import (
     CATEGORIES,
     ID_COLUMN,
@@ -35,10 +37,13 @@ def _plain(value: object) -> object:
     return item() if callable(item) else value
 
 
+def _row(index: Hashable) -> int:
+    """1-based data-row number of a default RangeIndex label (the header is not counted)."""
+    return cast("int", index) + 1
+
+
 def _examples(values: pd.Series, limit: int) -> list[str]:
-    return [
-        f"{_plain(value)!r} (row {int(index) + 1})" for index, value in values.head(limit).items()
-    ]
+    return [f"{_plain(value)!r} (row {_row(index)})" for index, value in values.head(limit).items()]
 
 
 def _structure_failures(df: pd.DataFrame) -> list[Failure]:
@@ -126,7 +131,7 @@ def _conflict_failure(
         return []
     rows = df.loc[bad, columns].head(limit)
     examples = [
-        f"row {int(index) + 1}: " + ", ".join(f"{c}={_plain(row[c])!r}" for c in columns)
+        f"row {_row(index)}: " + ", ".join(f"{c}={_plain(row[c])!r}" for c in columns)
         for index, row in rows.iterrows()
     ]
     return [
@@ -144,7 +149,7 @@ def _conflict_failure(
 def _cross_column_failures(df: pd.DataFrame, skip: set[str], limit: int) -> list[Failure]:
     present = set(df.columns) - skip
     failures: list[Failure] = []
-    if _SERVICE_COLUMNS <= present:
+    if present >= _SERVICE_COLUMNS:
         no_internet = df["InternetService"].eq("No")
         for addon in INTERNET_ADDONS:
             failures += _conflict_failure(
@@ -231,7 +236,7 @@ def _failures_from_cases(cases: pd.DataFrame, limit: int) -> list[Failure]:
     failures = []
     for (column, raw_check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
         check = _CHECK_NAMES.get(str(raw_check).split("(")[0], str(raw_check))
-        name = None if pd.isna(column) else str(column)
+        name = str(column) if isinstance(column, str) else None
         values = pd.Series(
             group["failure_case"].to_numpy(), index=group["index"].fillna(-1).astype(int)
         )

@@ -60,7 +60,9 @@ def _current_raw(config: ChurnguardConfig) -> tuple[IngestManifest, Path]:
     manifest = read_manifest(config.paths.raw_dir)
     raw_path = config.paths.raw_dir / manifest.file
     if not raw_path.is_file() or sha256_file(raw_path) != manifest.sha256:
-        msg = f"{raw_path} is missing or changed since it was ingested: run `churnguard ingest` again"
+        msg = (
+            f"{raw_path} is missing or changed since it was ingested: run `churnguard ingest` again"
+        )
         raise PipelineStateError(msg)
     return manifest, raw_path
 
@@ -81,7 +83,11 @@ def run_validate(config: ChurnguardConfig) -> ValidationReport:
         text_tmp.write_text(format_report(report), encoding="utf-8")
     logger.info(
         "validated raw data",
-        extra={"rows": report.rows, "failures": len(report.failures), "warnings": len(report.warnings)},
+        extra={
+            "rows": report.rows,
+            "failures": len(report.failures),
+            "warnings": len(report.warnings),
+        },
     )
     if not report.passed:
         first = report.failures[0]
@@ -116,7 +122,10 @@ def run_preprocess(config: ChurnguardConfig) -> SplitSummary:
     summary = SplitSummary(
         raw_sha256=manifest.sha256,
         rows={name: len(frame) for name, frame in splits.items()},
-        churn_rate={name: round(float(frame["Churn"].mean()), 6) if len(frame) else 0.0 for name, frame in splits.items()},
+        churn_rate={
+            name: round(float(frame["Churn"].mean()), 6) if len(frame) else 0.0
+            for name, frame in splits.items()
+        },
         seed=config.split.seed,
     )
     out = config.paths.processed_dir

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from churnguard.io import atomic_path, atomic_paths, sha256_file, write_frame, write_text_atomic
+
+pytestmark = pytest.mark.unit
+
+
+def test_atomic_path_moves_the_file_into_place(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "out.txt"
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+        assert not target.exists()
+    assert target.read_text() == "new"
+    assert list(target.parent.iterdir()) == [target]
+
+
+def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+
+    def write_half_then_fail() -> None:
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        write_half_then_fail()
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_paths_replace_all_or_none(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("old a")
+    second.write_text("old b")
+
+    def write_both_then_fail() -> None:
+        with atomic_paths(first, second) as (tmp_a, tmp_b):
+            tmp_a.write_text("new a")
+            tmp_b.write_text("new b")
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        write_both_then_fail()
+    assert (first.read_text(), second.read_text()) == ("old a", "old b")
+    with atomic_paths(first, second) as (tmp_a, tmp_b):
+        tmp_a.write_text("new a")
+        tmp_b.write_text("new b")
+    assert (first.read_text(), second.read_text()) == ("new a", "new b")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_write_text_atomic_writes_utf8(tmp_path: Path) -> None:
+    target = tmp_path / "t.txt"
+    write_text_atomic(target, "ingest → validate")
+    assert target.read_text(encoding="utf-8") == "ingest → validate"
+
+
+def test_sha256_file_matches_hashlib(tmp_path: Path) -> None:
+    target = tmp_path / "b.bin"
+    payload = bytes(range(256)) * 10_000
+    target.write_bytes(payload)
+    assert sha256_file(target) == hashlib.sha256(payload).hexdigest()
+
+
+@pytest.mark.parametrize("file_format", ["csv", "parquet"])
+def test_write_frame_round_trips(tmp_path: Path, file_format: str) -> None:
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    target = tmp_path / f"f.{file_format}"
+    write_frame(target, frame, file_format)
+    read = pd.read_csv(target) if file_format == "csv" else pd.read_parquet(target)
+    pd.testing.assert_frame_equal(read, frame, check_dtype=False)
+
+
+def test_write_frame_rejects_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="csv or parquet"):
+        write_frame(tmp_path / "f.xlsx", pd.DataFrame(), "xlsx")

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from churnguard.config import LoggingConfig
+from churnguard.logs import configure_logging, stage
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def restore_root_logger() -> object:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield root
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_json_lines_carry_timestamp_stage_and_extras() -> None:
+    stream = io.StringIO()
+    configure_logging(LoggingConfig(format="json"), stream=stream)
+    with stage("ingest"):
+        logging.getLogger("churnguard.test").info("ingested", extra={"rows": 12})
+    record = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert record["stage"] == "ingest"
+    assert record["msg"] == "ingested"
+    assert record["rows"] == 12
+    assert record["level"] == "INFO"
+    assert record["ts"].endswith("+00:00")
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_stage_is_reset_after_the_block() -> None:
+    stream = io.StringIO()
+    configure_logging(LoggingConfig(format="json"), stream=stream)
+    with stage("validate"):
+        pass
+    logging.getLogger("churnguard.test").warning("outside")
+    assert json.loads(stream.getvalue().strip())["stage"] is None
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_auto_format_is_json_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    configure_logging(LoggingConfig(format="auto"), stream=stream)
+    logging.getLogger("churnguard.test").info("hello")
+    assert json.loads(stream.getvalue())["msg"] == "hello"
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_human_format_shows_stage_and_extras() -> None:
+    stream = io.StringIO()
+    configure_logging(LoggingConfig(format="human"), stream=stream)
+    with stage("preprocess"):
+        logging.getLogger("churnguard.test").info("split", extra={"rows": 3})
+    line = stream.getvalue()
+    assert "[preprocess] split" in line
+    assert "rows=3" in line
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_exceptions_are_logged_with_their_traceback() -> None:
+    stream = io.StringIO()
+    configure_logging(LoggingConfig(format="json"), stream=stream)
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        logging.getLogger("churnguard.test").exception("failed")
+    assert "ValueError: bad" in json.loads(stream.getvalue())["exc"]
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_level_and_quiet_loggers_are_applied() -> None:
+    stream = io.StringIO()
+    configure_logging(
+        LoggingConfig(level="WARNING", format="json", quiet_loggers={"noisy": "ERROR"}),
+        stream=stream,
+    )
+    logging.getLogger("churnguard.test").info("hidden")
+    logging.getLogger("noisy").warning("hidden too")
+    assert stream.getvalue() == ""
