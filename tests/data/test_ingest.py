@@ -144,7 +144,7 @@ def test_ingest_of_a_missing_url_fails_at_once_and_keeps_previous_file(
     http_server, raw_dir, previous_ingestion
 ):
     url = http_server.url("/missing.csv")
-    config = DataSourceConfig(source=url, download=DownloadConfig(retries=5, backoff_seconds=30))
+    config = DataSourceConfig(source=url, download=DownloadConfig(retries=5, backoff_seconds=0.01))
 
     with pytest.raises(IngestionError, match="answered HTTP 404") as caught:
         ingest_data(url, raw_dir, config)

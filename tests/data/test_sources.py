@@ -7,7 +7,6 @@ the rest, SQLite included, are ``unit``.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -173,7 +172,7 @@ def test_download_fails_fast_without_retrying_a_client_error(http_server, tmp_pa
     url = http_server.serve("/x.csv", b"no", status=status)
 
     with pytest.raises(IngestionError, match=f"answered HTTP {status}") as caught:
-        download(url, tmp_path / "x.csv", DownloadConfig(retries=5, backoff_seconds=30))
+        download(url, tmp_path / "x.csv", DownloadConfig(retries=5, backoff_seconds=0.01))
 
     assert not isinstance(caught.value, SourceUnreachableError)
     assert url in str(caught.value)
@@ -394,6 +393,6 @@ def test_read_sql_reports_a_closed_postgres_port_as_unreachable_without_the_pass
 
 
 @pytest.mark.unit
-def test_read_sql_keeps_the_url_error_ahead_of_the_missing_selector(tmp_path: Path):
+def test_read_sql_keeps_the_url_error_ahead_of_the_missing_selector():
     with pytest.raises(IngestionError, match="not a valid SQLAlchemy URL"):
         read_sql("postgresql+psycopg://user@host:notaport/db", None, None)

@@ -118,7 +118,17 @@ CHURN_INTERCEPT: Final = -0.1520
 #: scaled by a drift (bisection on 2,000,000 synthetic rows per scale; linear in between, held
 #: constant beyond 3).
 CHURN_SCALE_GRID: Final = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0)
-CHURN_SCALE_OFFSET: Final = (0.0018, 0.1046, 0.1266, 0.0853, 0.0, -0.2406, -0.5345, -0.8549, -1.1849)
+CHURN_SCALE_OFFSET: Final = (
+    0.0018,
+    0.1046,
+    0.1266,
+    0.0853,
+    0.0,
+    -0.2406,
+    -0.5345,
+    -0.8549,
+    -1.1849,
+)
 CHURN_COEFFICIENTS: Final[dict[str, float]] = {
     "one_year_contract": -0.6849,
     "two_year_contract": -1.6196,

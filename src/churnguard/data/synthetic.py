@@ -177,10 +177,11 @@ class _Sampler:
         cdf = np.cumsum(np.asarray(table, dtype=np.float64), axis=1)
         cdf /= cdf[:, -1:]
         bounds = cdf[0, :-1] if parent is None else cdf[parent, :-1]
-        return (self.uniform(column)[:, None] >= bounds).sum(axis=1).astype(np.intp)
+        codes: Codes = (self.uniform(column)[:, None] >= bounds).sum(axis=1).astype(np.intp)
+        return codes
 
     def optional_service(self, column: str, eligible: Flags, log_odds: Floats) -> Codes:
-        """ "Yes"/"No" codes for eligible customers, the structural value for the others."""
+        """Codes of "Yes"/"No" for eligible customers, of the structural value for the others."""
         mix = self.drift.category_mix.get(column)
         p_yes = _sigmoid(log_odds) if mix is None else np.full(self.n_rows, mix.get("Yes", 0.0))
         subscribed = np.where(
@@ -260,16 +261,16 @@ def _monthly_charges(sampler: _Sampler, profile: Mapping[str, Codes]) -> Floats:
     scaled = np.clip(price, *p.MONTHLY_OBSERVED_RANGE) * sampler.drift.numeric_shift.get(
         "MonthlyCharges", 1.0
     )
-    return np.round(np.clip(scaled, *NUMERIC_RANGES["MonthlyCharges"]), 2)
+    monthly: Floats = np.round(np.clip(scaled, *NUMERIC_RANGES["MonthlyCharges"]), 2)
+    return monthly
 
 
 def _total_charges(sampler: _Sampler, tenure: NDArray[np.int64], monthly: Floats) -> Floats:
     noise = sampler.streams["TotalCharges"].standard_normal(sampler.n_rows)
     months = tenure.astype(np.float64)
     log_ratio = np.where(tenure >= 2, p.TOTAL_LOG_RATIO_SIGMA * noise / np.sqrt(months + 1e-9), 0.0)
-    return np.round(
-        np.clip(months * monthly * np.exp(log_ratio), *NUMERIC_RANGES["TotalCharges"]), 2
-    )
+    total = np.clip(months * monthly * np.exp(log_ratio), *NUMERIC_RANGES["TotalCharges"])
+    return np.round(total, 2).astype(np.float64)
 
 
 def _churn(sampler: _Sampler, profile: Mapping[str, Codes], monthly: Floats) -> Codes:
