@@ -20,6 +20,8 @@ export UV_COMPILE_BYTECODE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
+# DVC stages call `churnguard`; find it in the project environment.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: help install demo pipeline params test test-fast lint format typecheck requirements clean
 

@@ -289,8 +289,9 @@ def _churn(sampler: _Sampler, profile: Mapping[str, Codes], monthly: Floats) -> 
         "tech_support": _is(profile, "TechSupport", "Yes"),
         "monthly_charges_per_100": monthly / 100.0,
     }
-    design = np.column_stack([features[name] for name in p.CHURN_COEFFICIENTS]).astype(np.float64)
-    log_odds = p.CHURN_INTERCEPT + design @ np.asarray(list(p.CHURN_COEFFICIENTS.values()))
+    log_odds = np.full(sampler.n_rows, p.CHURN_INTERCEPT)
+    for name, coefficient in p.CHURN_COEFFICIENTS.items():
+        log_odds += coefficient * features[name]
     # Scaling around the reference log-odds plus a calibrated offset keeps the churn rate put.
     reference = math.log(p.CHURN_RATE / (1.0 - p.CHURN_RATE))
     drift = sampler.drift
