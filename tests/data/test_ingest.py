@@ -585,3 +585,12 @@ def test_ingest_of_the_real_file_over_http_matches_the_pinned_checksum(
     assert manifest.sha256 == DEFAULT_SOURCE_SHA256
     assert manifest.checksum_verified is True
     assert (raw_dir / RAW_FILE_NAME).read_bytes() == real_data_path.read_bytes()
+
+
+@pytest.mark.unit
+def test_ingest_explains_that_a_folder_is_not_a_file(tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    with pytest.raises(IngestionError, match="is a folder"):
+        ingest_data(str(folder), tmp_path / "raw")
+    assert not (tmp_path / "raw" / "customers.csv").exists()

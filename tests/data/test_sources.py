@@ -396,3 +396,11 @@ def test_read_sql_reports_a_closed_postgres_port_as_unreachable_without_the_pass
 def test_read_sql_keeps_the_url_error_ahead_of_the_missing_selector():
     with pytest.raises(IngestionError, match="not a valid SQLAlchemy URL"):
         read_sql("postgresql+psycopg://user@host:notaport/db", None, None)
+
+
+@pytest.mark.unit
+def test_describe_source_hides_a_password_in_a_web_url() -> None:
+    shown = describe_source("https://analyst:s3cret@example.org/telco.csv")
+    assert "s3cret" not in shown
+    assert shown.startswith("https://analyst:")
+    assert describe_source("https://example.org/telco.csv") == "https://example.org/telco.csv"

@@ -47,7 +47,8 @@ def read_raw(path: Path) -> pd.DataFrame:
 
 def _read_table(path: Path, shown: str) -> pd.DataFrame:
     # ``shown`` names the file in errors: ingestion reads a temp copy the user never sees.
-    head = path.read_bytes()[:_SNIFF_BYTES] if path.stat().st_size else b""
+    with path.open("rb") as handle:
+        head = handle.read(_SNIFF_BYTES)
     if not head.strip():
         msg = f"{shown} is empty: expected a CSV file with a header row and at least one customer"
         raise IngestionError(msg)
@@ -107,11 +108,18 @@ def _stage_bytes(
     if kind is SourceKind.URL:
         return verify_checksum(download(source, tmp, config.download, progress), expected, source)
     path = Path(source)
+    if kind is SourceKind.FILE and path.is_dir():
+        msg = f"source {path} is a folder: name the CSV or Parquet file inside it"
+        raise IngestionError(msg)
     if kind is SourceKind.FILE and not path.is_file():
         msg = f"source file {path} does not exist: check the path (relative paths start at {Path.cwd()})"
         raise IngestionError(msg)
     if kind is SourceKind.FILE and path.suffix.lower() != ".parquet":
-        shutil.copyfile(path, tmp)
+        try:
+            shutil.copyfile(path, tmp)
+        except PermissionError as exc:
+            msg = f"cannot read {path}: permission denied; make the file readable for this user"
+            raise IngestionError(msg) from exc
         return verify_checksum(sha256_file(tmp), expected, source)
     frame = _frame_from_source(source, config, progress)
     if frame.empty:

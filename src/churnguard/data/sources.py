@@ -58,12 +58,19 @@ def classify_source(source: str) -> SourceKind:
 
 
 def describe_source(source: str) -> str:
-    """Return ``source`` fit for logs and manifests (database passwords hidden)."""
-    if classify_source(source) is SourceKind.SQL:
+    """Return ``source`` fit for logs and manifests (passwords in database and web URLs hidden)."""
+    kind = classify_source(source)
+    if kind is SourceKind.SQL:
         try:
             return make_url(source).render_as_string(hide_password=True)
         except (sa_exc.ArgumentError, ValueError):
             return "<unparseable database URL>"
+    if kind is SourceKind.URL:
+        try:
+            url = httpx.URL(source)
+        except httpx.InvalidURL:
+            return "<unparseable URL>"
+        return str(url.copy_with(username=url.username, password="***")) if url.password else source
     return source
 
 
@@ -97,7 +104,7 @@ def _stream_once(
             for chunk in response.iter_bytes(1 << 16):
                 done += len(chunk)
                 if done > limit:
-                    msg = f"{url} is larger than data.download.max_megabytes; raise the limit if intended"
+                    msg = f"{describe_source(url)} is larger than data.download.max_megabytes; raise the limit if intended"
                     raise IngestionError(msg)
                 digest.update(chunk)
                 handle.write(chunk)
@@ -128,7 +135,7 @@ def download(
             except httpx.HTTPStatusError as exc:
                 status = exc.response.status_code
                 if status not in _RETRYABLE_STATUS:
-                    msg = f"{url} answered HTTP {status}: check the address. {OFFLINE_HINT}"
+                    msg = f"{describe_source(url)} answered HTTP {status}: check the address. {OFFLINE_HINT}"
                     raise IngestionError(msg) from exc
                 last_problem = f"HTTP {status}"
             except httpx.TransportError as exc:
@@ -138,7 +145,7 @@ def download(
             )
             if attempt < attempts:
                 time.sleep(config.backoff_seconds * 2 ** (attempt - 1))
-    msg = f"could not reach {url} after {attempts} attempt(s) ({last_problem}); is the network down? {OFFLINE_HINT}"
+    msg = f"could not reach {describe_source(url)} after {attempts} attempt(s) ({last_problem}); is the network down? {OFFLINE_HINT}"
     raise SourceUnreachableError(msg)
 
 
