@@ -129,18 +129,19 @@ CHURN_SCALE_OFFSET: Final = (
     -0.8549,
     -1.1849,
 )
-CHURN_COEFFICIENTS: Final[dict[str, float]] = {
-    "one_year_contract": -0.6849,
-    "two_year_contract": -1.6196,
-    "log1p_tenure": -0.6586,
-    "fibre_optic": 0.4657,
-    "no_internet": -0.7507,
-    "electronic_check": 0.3789,
-    "paperless_billing": 0.3891,
-    "senior": 0.2647,
-    "partner": 0.0507,
-    "dependents": -0.1580,
-    "online_security": -0.4335,
-    "tech_support": -0.3546,
-    "monthly_charges_per_100": 1.3769,
+CHURN_PER_LOG1P_TENURE: Final = -0.6586
+CHURN_PER_100_MONTHLY_CHARGES: Final = 1.3769
+CHURN_SENIOR: Final = 0.2647
+#: Effect of each (column, value) indicator on the churn log-odds.
+CHURN_INDICATORS: Final[dict[tuple[str, str], float]] = {
+    ("Contract", "One year"): -0.6849,
+    ("Contract", "Two year"): -1.6196,
+    ("InternetService", "Fiber optic"): 0.4657,
+    ("InternetService", "No"): -0.7507,
+    ("PaymentMethod", "Electronic check"): 0.3789,
+    ("PaperlessBilling", "Yes"): 0.3891,
+    ("Partner", "Yes"): 0.0507,
+    ("Dependents", "Yes"): -0.1580,
+    ("OnlineSecurity", "Yes"): -0.4335,
+    ("TechSupport", "Yes"): -0.3546,
 }

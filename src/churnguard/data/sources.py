@@ -70,7 +70,10 @@ def describe_source(source: str) -> str:
             url = httpx.URL(source)
         except httpx.InvalidURL:
             return "<unparseable URL>"
-        return str(url.copy_with(username=url.username, password="***")) if url.password else source
+        masked = "***"  # a placeholder shown instead of the real password
+        return (
+            str(url.copy_with(username=url.username, password=masked)) if url.password else source
+        )
     return source
 
 

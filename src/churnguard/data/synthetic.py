@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -21,12 +20,11 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from churnguard.data import _synthetic_params as p
+from churnguard.data.drift import SHIFTABLE_COLUMNS, STRUCTURAL_VALUES, DriftSpec
 from churnguard.data.schema import (
     CATEGORIES,
     ID_COLUMN,
     INTERNET_ADDONS,
-    NO_INTERNET,
-    NO_PHONE,
     NUMERIC_RANGES,
     RAW_COLUMNS,
     TARGET_COLUMN,
@@ -39,113 +37,10 @@ Codes = NDArray[np.intp]
 Floats = NDArray[np.float64]
 Flags = NDArray[np.bool_]
 
-#: Numeric columns a `DriftSpec` can scale; TotalCharges follows them.
-SHIFTABLE_COLUMNS: Final = ("MonthlyCharges", "tenure")
-#: Values fixed by a rule on another column, so a category mix may not set them.
-_STRUCTURAL_VALUES: Final = {
-    "MultipleLines": NO_PHONE,
-    **dict.fromkeys(INTERNET_ADDONS, NO_INTERNET),
-}
-_TOLERANCE: Final = 1e-6
 #: customerID is 4 digits, a dash and 5 capital letters.
 _ID_SPACE: Final = 10**4 * 26**5
 #: Keeps the id arithmetic inside int64 and ids unique.
 _MAX_ROWS: Final = 100_000_000
-
-
-@dataclass(frozen=True)
-class DriftSpec:
-    """How a synthetic batch departs from the reference population.
-
-    Drift enters at its column's place in the causal order, so downstream columns respond: a
-    Contract mix changes tenure, payment method and churn; a tenure factor changes the add-ons,
-    TotalCharges and churn. The churn model itself (P(churn | features)) only changes through
-    ``churn_logit_shift`` and ``churn_coefficient_scale``.
-
-    Attributes:
-        numeric_shift: Multiplicative factor per column of `SHIFTABLE_COLUMNS`, e.g.
-            ``{"MonthlyCharges": 1.2}``. Results are clipped to the schema ranges, tenure is
-            rounded to whole months and TotalCharges is recomputed from both.
-        category_mix: New distribution of a categorical column, e.g.
-            ``{"Contract": {"Month-to-month": 0.8, "One year": 0.1, "Two year": 0.1}}``. It replaces
-            the column's conditional distribution for every customer; values left out get
-            probability 0. For MultipleLines and the internet add-ons the mix is over "No"/"Yes"
-            among customers with phone/internet service: "No phone service" and
-            "No internet service" follow PhoneService/InternetService and are rejected here.
-        churn_logit_shift: Added to every customer's churn log-odds (+1 raises the churn rate).
-        churn_coefficient_scale: Multiplies the churn model's feature effects (>= 0): 1 is
-            unchanged, 0 makes churn independent of the features (concept drift). A calibrated
-            intercept keeps the reference churn rate (within about 0.01 for scales 0 to 3), so
-            this drifts P(churn | features) without changing how many customers churn.
-
-    Raises:
-        ValueError: If a column, value, probability or factor is invalid; the message names it
-            and lists what is allowed.
-    """
-
-    numeric_shift: Mapping[str, float] = field(default_factory=dict)
-    category_mix: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    churn_logit_shift: float = 0.0
-    churn_coefficient_scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        _check_numeric_shift(self.numeric_shift)
-        for column, mix in self.category_mix.items():
-            _check_category_mix(column, mix)
-        if not math.isfinite(self.churn_logit_shift):
-            raise ValueError(f"churn_logit_shift must be finite, got {self.churn_logit_shift!r}")
-        if not (math.isfinite(self.churn_coefficient_scale) and self.churn_coefficient_scale >= 0):
-            raise ValueError(
-                "churn_coefficient_scale must be a finite number >= 0, "
-                f"got {self.churn_coefficient_scale!r}"
-            )
-        # Frozen copies: later edits to the caller's dicts cannot bypass the validation.
-        mixes = {column: MappingProxyType(dict(mix)) for column, mix in self.category_mix.items()}
-        object.__setattr__(self, "numeric_shift", MappingProxyType(dict(self.numeric_shift)))
-        object.__setattr__(self, "category_mix", MappingProxyType(mixes))
-
-
-def _quoted(values: Sequence[str]) -> str:
-    return ", ".join(repr(value) for value in values)
-
-
-def _check_numeric_shift(numeric_shift: Mapping[str, float]) -> None:
-    for column, factor in numeric_shift.items():
-        if column not in SHIFTABLE_COLUMNS:
-            raise ValueError(
-                f"numeric_shift has unknown column {column!r}; allowed columns: "
-                f"{_quoted(SHIFTABLE_COLUMNS)} (TotalCharges is recomputed from them)"
-            )
-        if not (math.isfinite(factor) and factor > 0):
-            raise ValueError(
-                f"numeric_shift[{column!r}] must be a positive finite factor, got {factor!r}"
-            )
-
-
-def _check_category_mix(column: str, mix: Mapping[str, float]) -> None:
-    if column not in CATEGORIES:
-        raise ValueError(
-            f"category_mix has unknown column {column!r}; allowed columns: {_quoted(list(CATEGORIES))}"
-        )
-    allowed = tuple(v for v in CATEGORIES[column] if v != _STRUCTURAL_VALUES.get(column))
-    for value, probability in mix.items():
-        if value not in allowed:
-            reason = "follows another column by rule" if value in CATEGORIES[column] else "unknown"
-            raise ValueError(
-                f"category_mix[{column!r}] value {value!r} is {reason}; "
-                f"allowed values: {_quoted(allowed)}"
-            )
-        if not (math.isfinite(probability) and probability >= 0):
-            raise ValueError(
-                f"category_mix[{column!r}][{value!r}] must be a probability >= 0, "
-                f"got {probability!r}"
-            )
-    total = math.fsum(mix.values())
-    if abs(total - 1.0) > _TOLERANCE:
-        raise ValueError(
-            f"category_mix[{column!r}] probabilities sum to {total:.6g}, not 1 "
-            f"(tolerance {_TOLERANCE:g}); values: {_quoted(allowed)}"
-        )
 
 
 def _code(column: str, value: str) -> int:
@@ -187,7 +82,7 @@ class _Sampler:
         subscribed = np.where(
             self.uniform(column) < p_yes, _code(column, "Yes"), _code(column, "No")
         )
-        structural = _code(column, _STRUCTURAL_VALUES[column])
+        structural = _code(column, STRUCTURAL_VALUES[column])
         return np.where(eligible, subscribed, structural).astype(np.intp)
 
 
@@ -274,24 +169,14 @@ def _total_charges(sampler: _Sampler, tenure: NDArray[np.int64], monthly: Floats
 
 
 def _churn(sampler: _Sampler, profile: Mapping[str, Codes], monthly: Floats) -> Codes:
-    features = {
-        "one_year_contract": _is(profile, "Contract", "One year"),
-        "two_year_contract": _is(profile, "Contract", "Two year"),
-        "log1p_tenure": np.log1p(profile["tenure"]),
-        "fibre_optic": _is(profile, "InternetService", "Fiber optic"),
-        "no_internet": _is(profile, "InternetService", "No"),
-        "electronic_check": _is(profile, "PaymentMethod", "Electronic check"),
-        "paperless_billing": _is(profile, "PaperlessBilling", "Yes"),
-        "senior": profile["SeniorCitizen"] == 1,
-        "partner": _is(profile, "Partner", "Yes"),
-        "dependents": _is(profile, "Dependents", "Yes"),
-        "online_security": _is(profile, "OnlineSecurity", "Yes"),
-        "tech_support": _is(profile, "TechSupport", "Yes"),
-        "monthly_charges_per_100": monthly / 100.0,
-    }
-    log_odds = np.full(sampler.n_rows, p.CHURN_INTERCEPT)
-    for name, coefficient in p.CHURN_COEFFICIENTS.items():
-        log_odds += coefficient * features[name]
+    log_odds = (
+        p.CHURN_INTERCEPT
+        + p.CHURN_PER_LOG1P_TENURE * np.log1p(profile["tenure"])
+        + p.CHURN_PER_100_MONTHLY_CHARGES * monthly / 100.0
+        + p.CHURN_SENIOR * profile["SeniorCitizen"]
+    )
+    for (column, value), coefficient in p.CHURN_INDICATORS.items():
+        log_odds += coefficient * _is(profile, column, value)
     # Scaling around the reference log-odds plus a calibrated offset keeps the churn rate put.
     reference = math.log(p.CHURN_RATE / (1.0 - p.CHURN_RATE))
     drift = sampler.drift
