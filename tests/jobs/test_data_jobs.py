@@ -141,3 +141,11 @@ def test_real_data_runs_through_every_stage(
     train = load_split(project_config, "train")
     assert len(train) == 4929
     assert train["TotalCharges"].notna().all()
+
+
+def test_a_corrupt_validation_report_is_a_clear_error(project_config: ChurnguardConfig) -> None:
+    run_ingest(project_config)
+    run_validate(project_config)
+    (project_config.paths.reports_dir / "validation.json").write_text("[]")
+    with pytest.raises(PipelineStateError, match="not a valid validation report"):
+        run_preprocess(project_config)

@@ -136,7 +136,8 @@ def preprocess(ctx: typer.Context) -> None:
     """Coerce types, encode Churn as 0/1 and split train/validation/test into data/processed."""
     with stage("preprocess"):
         summary = run_preprocess(_state(ctx).config())
-    typer.echo(f"preprocessed: {summary.rows}")
+    sizes = ", ".join(f"{name}={rows}" for name, rows in summary.rows.items())
+    typer.echo(f"preprocessed: {sizes} rows")
 
 
 def build_features(ctx: typer.Context) -> None:

@@ -105,7 +105,11 @@ def _passed_validation(config: ChurnguardConfig, manifest: IngestManifest) -> No
     if not path.is_file():
         msg = f"{path} is missing: run `churnguard validate` before preprocessing"
         raise PipelineStateError(msg)
-    report = ValidationReport.model_validate_json(path.read_text(encoding="utf-8"))
+    try:
+        report = ValidationReport.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        msg = f"{path} is not a valid validation report ({exc.__class__.__name__}): run `churnguard validate`"
+        raise PipelineStateError(msg) from exc
     if report.raw_sha256 != manifest.sha256:
         msg = "the validation report is for other data than the last ingested file: run `churnguard validate`"
         raise PipelineStateError(msg)
