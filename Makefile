@@ -13,6 +13,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 CG := $(BIN)/churnguard
+LINT_PATHS := $(wildcard src tests benchmarks scripts)
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Byte-compile at install: imports of pandas/sklearn/mlflow are seconds faster on every run.
@@ -57,12 +58,12 @@ test-fast: install ## Unit tests only
 	$(BIN)/pytest -m unit -q
 
 lint: install ## ruff lint and format check
-	$(BIN)/ruff check src tests benchmarks scripts
-	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 format: install ## Format and autofix
-	$(BIN)/ruff format src tests benchmarks scripts
-	$(BIN)/ruff check --fix src tests benchmarks scripts
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 typecheck: install ## mypy --strict on src
 	$(BIN)/mypy src
