@@ -594,3 +594,21 @@ def test_ingest_explains_that_a_folder_is_not_a_file(tmp_path: Path) -> None:
     with pytest.raises(IngestionError, match="is a folder"):
         ingest_data(str(folder), tmp_path / "raw")
     assert not (tmp_path / "raw" / "customers.csv").exists()
+
+
+@pytest.mark.unit
+def test_manifest_notes_a_local_copy_of_a_pinned_source(raw_csv: Path, tmp_path: Path) -> None:
+    digest = hashlib.sha256(raw_csv.read_bytes()).hexdigest()
+    pinned = "https://example.org/telco.csv"
+    config = DataSourceConfig(source=str(raw_csv), checksums={pinned: digest})
+    manifest = ingest_data(str(raw_csv), tmp_path / "raw", config)
+    assert manifest.checksum_verified is False
+    assert manifest.details["same_bytes_as"] == pinned
+
+
+@pytest.mark.integration
+def test_the_real_file_is_recognised_as_the_canonical_ibm_data(
+    real_data_path: Path, tmp_path: Path
+) -> None:
+    manifest = ingest_data(str(real_data_path), tmp_path / "raw", DataSourceConfig())
+    assert manifest.details["same_bytes_as"] == DataSourceConfig().source

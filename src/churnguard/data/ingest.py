@@ -156,18 +156,24 @@ def ingest_data(
     with atomic_paths(raw_path, destination / MANIFEST_NAME) as (tmp, manifest_tmp):
         verified = _stage_bytes(source, tmp, config, progress)
         frame = _read_table(tmp, describe_source(source))
+        digest = sha256_file(tmp)
+        details = _source_details(source, config)
+        # Provenance: a local copy whose bytes equal a pinned source is that source's data.
+        known = [name for name, pinned in config.checksums.items() if pinned == digest]
+        if known:
+            details["same_bytes_as"] = describe_source(known[0])
         manifest = IngestManifest(
             source=describe_source(source),
             source_kind=classify_source(source).value,
             file=RAW_FILE_NAME,
-            sha256=sha256_file(tmp),
+            sha256=digest,
             checksum_verified=verified,
             rows=len(frame),
             columns=[str(c) for c in frame.columns],
             bytes=tmp.stat().st_size,
             ingested_at=datetime.now(UTC),
             churnguard_version=__version__,
-            details=_source_details(source, config),
+            details=details,
         )
         manifest_tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
     logger.info(
