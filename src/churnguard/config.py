@@ -36,7 +36,23 @@ class PathsConfig(BaseModel):
     reports_dir: Path = Path("reports")
 
 
-class ChurnguardConfig(BaseSettings):
+class _EnvOverYaml(BaseSettings):
+    """Settings whose YAML values (passed as init values) are overridden by the environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables win over the YAML file (passed as init values)."""
+        return (env_settings, init_settings)
+
+
+class ChurnguardConfig(_EnvOverYaml):
     """The whole, validated configuration of one churnguard run."""
 
     model_config = SettingsConfigDict(
@@ -53,20 +69,8 @@ class ChurnguardConfig(BaseSettings):
     split: SplitConfig = SplitConfig()
     features: FeatureConfig = FeatureConfig()
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Environment variables win over the YAML file (passed as init values)."""
-        return (env_settings, init_settings)
 
-
-class LoggingConfig(BaseSettings):
+class LoggingConfig(_EnvOverYaml):
     """Logging: level, and JSON lines or human text (``auto`` = human on a terminal)."""
 
     model_config = SettingsConfigDict(env_prefix="CHURNGUARD_LOG_", extra="forbid", frozen=True)
@@ -74,18 +78,6 @@ class LoggingConfig(BaseSettings):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "human"] = "auto"
     quiet_loggers: dict[str, Literal["DEBUG", "INFO", "WARNING", "ERROR"]] = {}
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Environment variables win over the YAML file (passed as init values)."""
-        return (env_settings, init_settings)
 
 
 class _FileOnlyConfig(ChurnguardConfig):
