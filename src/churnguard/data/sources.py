@@ -193,11 +193,13 @@ def _read_chunks(
 ) -> list[pd.DataFrame]:
     # Connected already, so a failure here is the query's fault, not the network's.
     chunks: list[pd.DataFrame] = []
+    rows = 0
     try:
         for chunk in pd.read_sql(statement, connection, chunksize=50_000):
             chunks.append(chunk)
+            rows += len(chunk)
             if progress is not None:
-                progress(sum(len(c) for c in chunks), None)
+                progress(rows, None)
     except (sa_exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
         msg = f"the query against {shown} failed: {_first_line(exc)}. Fix the query or table name"
         raise IngestionError(msg) from exc
@@ -236,7 +238,7 @@ def read_sql(
             chunks = _read_chunks(statement, connection, shown, progress)
     except sa_exc.OperationalError as exc:
         reason = _first_line(exc)
-        msg = f"cannot query the database at {shown}: {reason}. Check host, port, database name, credentials and the query"
+        msg = f"cannot connect to or query the database at {shown}: {reason}. Check host, port, database name, credentials and the query"
         raise SourceUnreachableError(msg) from exc
     except sa_exc.SQLAlchemyError as exc:
         reason = _first_line(exc)
