@@ -19,10 +19,20 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from churnguard.data.config import DataSourceConfig, SplitConfig, ValidationConfig
 from churnguard.errors import ConfigError
 from churnguard.features.config import FeatureConfig
+from churnguard.models.config import (
+    GateConfig,
+    MlflowConfig,
+    ModelConfig,
+    RegistryConfig,
+    ThresholdConfig,
+    TuningConfig,
+)
 
 ENV_PREFIX = "CHURNGUARD_"
 DEFAULT_CONFIG_PATH = Path("configs/config.yaml")
 DEFAULT_LOGGING_PATH = Path("configs/logging.yaml")
+#: Read beside the main config file and merged into it (its sections must not repeat).
+MODEL_CONFIG_NAME = "model_config.yaml"
 
 
 class PathsConfig(BaseModel):
@@ -68,6 +78,12 @@ class ChurnguardConfig(_EnvOverYaml):
     validation: ValidationConfig = ValidationConfig()
     split: SplitConfig = SplitConfig()
     features: FeatureConfig = FeatureConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    model: ModelConfig = ModelConfig()
+    tuning: TuningConfig = TuningConfig()
+    threshold: ThresholdConfig = ThresholdConfig()
+    gate: GateConfig = GateConfig()
+    registry: RegistryConfig = RegistryConfig()
 
 
 class LoggingConfig(_EnvOverYaml):
@@ -133,7 +149,9 @@ def _explain(error: ValidationError, path: Path) -> str:
 
 
 def load_config(path: Path = DEFAULT_CONFIG_PATH, *, use_env: bool = True) -> ChurnguardConfig:
-    """Read ``path``, apply ``CHURNGUARD_*`` overrides (unless ``use_env`` is false) and validate.
+    """Read ``path`` and ``model_config.yaml`` beside it, apply overrides, validate.
+
+    ``CHURNGUARD_*`` environment overrides apply unless ``use_env`` is false.
 
     DVC stages read the resolved ``params.yaml`` with ``use_env=False``, so what DVC recorded is
     exactly what ran.
@@ -142,6 +160,13 @@ def load_config(path: Path = DEFAULT_CONFIG_PATH, *, use_env: bool = True) -> Ch
         ConfigError: the file is missing or malformed, or a value or key is invalid.
     """
     values = _read_yaml(path)
+    model_path = path.parent / MODEL_CONFIG_NAME
+    if path.name != MODEL_CONFIG_NAME and model_path.is_file():
+        model_values = _read_yaml(model_path)
+        if clash := sorted(set(values) & set(model_values)):
+            msg = f"sections {', '.join(clash)} appear in both {path} and {model_path}: keep each section in one file"
+            raise ConfigError(msg)
+        values |= model_values
     try:
         return ChurnguardConfig(**values) if use_env else _FileOnlyConfig(**values)
     except ValidationError as exc:

@@ -1,0 +1,1 @@
+"""Model stages: estimators, training, tuning, evaluation, registry."""
