@@ -81,3 +81,14 @@ def test_write_frame_round_trips(tmp_path: Path, file_format: str) -> None:
 def test_write_frame_rejects_unknown_format(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="csv or parquet"):
         write_frame(tmp_path / "f.xlsx", pd.DataFrame(), "xlsx")
+
+
+def test_atomic_writes_get_readable_permissions_or_keep_the_old_ones(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.txt"
+    write_text_atomic(fresh, "x")
+    assert fresh.stat().st_mode & 0o777 == 0o644
+    private = tmp_path / "private.txt"
+    private.write_text("old")
+    private.chmod(0o600)
+    write_text_atomic(private, "new")
+    assert private.stat().st_mode & 0o777 == 0o600

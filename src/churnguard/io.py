@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 _CHUNK = 1 << 20
+_DEFAULT_MODE = 0o644
 
 
 @contextlib.contextmanager
@@ -31,6 +32,8 @@ def atomic_path(destination: Path) -> Iterator[Path]:
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates 0600 files; give the result the usual permissions (or keep the old ones).
+    tmp.chmod(destination.stat().st_mode & 0o777 if destination.exists() else _DEFAULT_MODE)
     try:
         yield tmp
         tmp.replace(destination)

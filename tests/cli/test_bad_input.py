@@ -72,7 +72,7 @@ INVALID_DATA: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame], tuple[str,
 @pytest.fixture
 def good_run(project: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, bytes]:
     """A successful pipeline run; returns the downstream outputs' bytes to compare against."""
-    assert run_cli(capsys, "pipeline")[0] == 0
+    assert run_cli(capsys, "pipeline", "--data-only")[0] == 0
     return {name: (project / name).read_bytes() for name in OUTPUTS}
 
 

@@ -45,7 +45,7 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
 
 @pytest.mark.usefixtures("project")
 def test_pipeline_runs_every_stage(capsys: pytest.CaptureFixture[str], project: Path) -> None:
-    code, out, err = run_cli(capsys, "pipeline")
+    code, out, err = run_cli(capsys, "pipeline", "--data-only")
     assert code == 0, err
     assert "ingested 400 rows from synthetic" in out
     assert "pipeline finished" in out
@@ -75,7 +75,7 @@ def test_environment_source_reaches_the_pipeline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CHURNGUARD_DATA_SOURCE", str(raw_csv))
-    code, out, err = run_cli(capsys, "pipeline")
+    code, out, err = run_cli(capsys, "pipeline", "--data-only")
     assert code == 0, err
     assert f"from {raw_csv}" in out
     manifest = json.loads((project / "data" / "raw" / "manifest.json").read_text())
@@ -194,7 +194,7 @@ def test_unreachable_url_pipeline_falls_back_to_synthetic(
 ) -> None:
     monkeypatch.setenv("CHURNGUARD_DATA_DOWNLOAD", '{"retries": 0, "timeout_seconds": 2}')
     code, out, err = run_cli(
-        capsys, "pipeline", "--source", "http://127.0.0.1:9/telco.csv", "--offline-fallback"
+        capsys, "pipeline", "--data-only", "--source", "http://127.0.0.1:9/telco.csv", "--offline-fallback"
     )
     assert code == 0, err
     assert "OFFLINE: USING SYNTHETIC DATA" in err

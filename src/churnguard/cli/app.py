@@ -17,6 +17,8 @@ import typer
 
 from churnguard import __version__
 from churnguard.cli import data as data_commands
+from churnguard.cli import models as model_commands
+from churnguard.cli import pipeline as pipeline_command
 from churnguard.config import (
     DEFAULT_CONFIG_PATH,
     ChurnguardConfig,
@@ -80,6 +82,8 @@ def version() -> None:
 
 
 data_commands.register(app)
+model_commands.register(app)
+pipeline_command.register(app)
 
 
 def _one_paragraph(message: str) -> str:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from churnguard.cli.progress import banner, progress_bar, stage_progress
+from churnguard.cli.progress import banner, progress_bar
 from churnguard.config import ChurnguardConfig, dump_config
 from churnguard.data.sources import SourceKind, classify_source, url_reachable
 from churnguard.errors import SourceUnreachableError
@@ -55,7 +55,7 @@ def _state(ctx: typer.Context) -> AppState:
     return state
 
 
-def _with_source_options(
+def with_source_options(
     config: ChurnguardConfig,
     source: str | None,
     query: str | None,
@@ -85,7 +85,8 @@ def _fallback_banner(config: ChurnguardConfig, reason: str) -> None:
     )
 
 
-def _ingest(config: ChurnguardConfig, offline_fallback: bool) -> None:
+def ingest_with_fallback(config: ChurnguardConfig, offline_fallback: bool) -> None:
+    """Ingest the configured source; with ``offline_fallback``, synthetic data if unreachable."""
     with stage("ingest"), progress_bar("ingest") as progress:
         try:
             manifest = run_ingest(config, progress=progress)
@@ -114,8 +115,8 @@ def ingest(
     The source is an https:// URL (streamed, retried, sha256-checked when a checksum is known), a
     local CSV or Parquet file, a SQLAlchemy database URL with --query or --table, or 'synthetic'.
     """
-    config = _with_source_options(_state(ctx).config(), source, query, table, sha256, rows, seed)
-    _ingest(config, offline_fallback)
+    config = with_source_options(_state(ctx).config(), source, query, table, sha256, rows, seed)
+    ingest_with_fallback(config, offline_fallback)
 
 
 def validate(ctx: typer.Context) -> None:
@@ -145,33 +146,6 @@ def build_features(ctx: typer.Context) -> None:
     with stage("build-features"):
         path = run_build_features(_state(ctx).config())
     typer.echo(f"features built; reference profile at {path}")
-
-
-def pipeline(
-    ctx: typer.Context,
-    source: SourceOption = None,
-    query: QueryOption = None,
-    table: TableOption = None,
-    sha256: Sha256Option = None,
-    rows: RowsOption = None,
-    seed: SeedOption = None,
-    offline_fallback: FallbackOption = False,
-) -> None:
-    """Run every stage in order: ingest, validate, preprocess, build-features."""
-    config = _with_source_options(_state(ctx).config(), source, query, table, sha256, rows, seed)
-    jobs = {
-        "validate": run_validate,
-        "preprocess": run_preprocess,
-        "build-features": run_build_features,
-    }
-    with stage_progress(["ingest", *jobs]) as starting:
-        starting("ingest")
-        _ingest(config, offline_fallback)
-        for name, job in jobs.items():
-            starting(name)
-            with stage(name):
-                job(config)
-    typer.echo("pipeline finished: ingest → validate → preprocess → build-features")
 
 
 def params(
@@ -216,9 +190,19 @@ def register(app: typer.Typer) -> None:
     app.command()(validate)
     app.command()(preprocess)
     app.command("build-features")(build_features)
-    app.command()(pipeline)
     app.command()(params)
     app.command("resolve-source")(resolve_source)
 
 
-__all__ = ["register"]
+__all__ = [
+    "FallbackOption",
+    "QueryOption",
+    "RowsOption",
+    "SeedOption",
+    "Sha256Option",
+    "SourceOption",
+    "TableOption",
+    "ingest_with_fallback",
+    "register",
+    "with_source_options",
+]

@@ -105,7 +105,8 @@ def _examples(values: NDArray[np.generic]) -> str:
     return ", ".join(shown[:5])
 
 
-def _check_thresholds(thresholds: ArrayLike) -> Scores:
+def check_thresholds(thresholds: ArrayLike) -> Scores:
+    """Return thresholds as a float array after checking they are finite and in [0, 1]."""
     grid = np.asarray(thresholds, dtype=np.float64)
     if grid.ndim != 1 or grid.size == 0:
         raise ValueError(f"thresholds must be a non-empty 1-D sequence, got shape {grid.shape}")
@@ -148,7 +149,7 @@ def profit_at_thresholds(
 ) -> Scores:
     """Expected profit (see :func:`expected_profit`) at each threshold, vectorised."""
     y, scores = check_predictions(y_true, proba, require_both_classes=False)
-    targeted, true_positives = targeted_counts(y, scores, _check_thresholds(thresholds))
+    targeted, true_positives = targeted_counts(y, scores, check_thresholds(thresholds))
     return _profit(targeted, true_positives, config)
 
 
@@ -216,6 +217,7 @@ __all__ = [
     "THRESHOLD_GRID",
     "ThresholdChoice",
     "check_predictions",
+    "check_thresholds",
     "choose_threshold",
     "expected_profit",
     "profit_at_thresholds",

@@ -1,0 +1,75 @@
+"""`churnguard pipeline`: every stage in order, in one process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from churnguard.cli.data import (
+    FallbackOption,
+    QueryOption,
+    RowsOption,
+    SeedOption,
+    Sha256Option,
+    SourceOption,
+    TableOption,
+    ingest_with_fallback,
+    with_source_options,
+)
+from churnguard.cli.progress import stage_progress
+from churnguard.config import ChurnguardConfig
+from churnguard.jobs.data import run_build_features, run_preprocess, run_validate
+from churnguard.jobs.training import run_evaluate, run_promote, run_train, run_tune
+from churnguard.logs import stage
+
+if TYPE_CHECKING:
+    from churnguard.cli.app import AppState
+
+DATA_JOBS: dict[str, Callable[[ChurnguardConfig], Any]] = {
+    "validate": run_validate,
+    "preprocess": run_preprocess,
+    "build-features": run_build_features,
+}
+MODEL_JOBS: dict[str, Callable[[ChurnguardConfig], Any]] = {
+    "tune": run_tune,
+    "train": run_train,
+    "evaluate": run_evaluate,
+    "promote": run_promote,
+}
+
+
+def pipeline(
+    ctx: typer.Context,
+    source: SourceOption = None,
+    query: QueryOption = None,
+    table: TableOption = None,
+    sha256: Sha256Option = None,
+    rows: RowsOption = None,
+    seed: SeedOption = None,
+    offline_fallback: FallbackOption = False,
+    data_only: Annotated[bool, typer.Option("--data-only", help="Stop after build-features.")] = False,
+) -> None:
+    """Run every stage in order: ingest → validate → preprocess → build-features → tune → train → evaluate → promote."""
+    state: AppState = ctx.obj
+    config = with_source_options(state.config(), source, query, table, sha256, rows, seed)
+    jobs = DATA_JOBS | ({} if data_only else MODEL_JOBS)
+    if not config.tuning.enabled:
+        jobs.pop("tune", None)
+    with stage_progress(["ingest", *jobs]) as starting:
+        starting("ingest")
+        ingest_with_fallback(config, offline_fallback)
+        for name, job in jobs.items():
+            starting(name)
+            with stage(name):
+                job(config)
+    typer.echo(f"pipeline finished: {' → '.join(['ingest', *jobs])}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the pipeline command to ``app``."""
+    app.command()(pipeline)
+
+
+__all__ = ["register"]
