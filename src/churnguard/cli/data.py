@@ -64,6 +64,7 @@ def with_source_options(
     rows: int | None,
     seed: int | None,
 ) -> ChurnguardConfig:
+    """Apply the ``--source`` family of CLI options on top of the configuration."""
     data = config.data.model_dump()
     if source:
         data["source"] = source

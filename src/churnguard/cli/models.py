@@ -31,9 +31,20 @@ def _state(ctx: typer.Context) -> AppState:
 
 def tune(
     ctx: typer.Context,
-    trials: Annotated[int | None, typer.Option("--trials", min=1, help="Trials for this worker (default: tuning.n_trials).")] = None,
-    storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage URL; a PostgreSQL URL lets workers share a study.")] = None,
-    study: Annotated[str | None, typer.Option("--study", help="Study name (workers sharing a study use the same name).")] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option("--trials", min=1, help="Trials for this worker (default: tuning.n_trials)."),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            "--storage", help="Optuna storage URL; a PostgreSQL URL lets workers share a study."
+        ),
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option("--study", help="Study name (workers sharing a study use the same name)."),
+    ] = None,
 ) -> None:
     """Search hyperparameters with Optuna (TPE, pruned CV on the train split only).
 
@@ -60,7 +71,9 @@ def train(ctx: typer.Context) -> None:
 
 def evaluate(
     ctx: typer.Context,
-    model_uri: Annotated[str | None, typer.Option("--model-uri", help="Model to evaluate (default: the challenger).")] = None,
+    model_uri: Annotated[
+        str | None, typer.Option("--model-uri", help="Model to evaluate (default: the challenger).")
+    ] = None,
 ) -> None:
     """Evaluate a model on the test split: metrics, slices, profit curve and plots in reports/."""
     with stage("evaluate"):
@@ -81,7 +94,9 @@ def rollback(ctx: typer.Context) -> None:
     """Put the previous champion back (recorded in the audit history)."""
     with stage("rollback"):
         entry = run_rollback(_state(ctx).config())
-    typer.echo(f"rolled back: version {entry.version} is champion again (was {entry.previous_champion})")
+    typer.echo(
+        f"rolled back: version {entry.version} is champion again (was {entry.previous_champion})"
+    )
 
 
 @models_app.command("list")
@@ -92,7 +107,12 @@ def list_models(ctx: typer.Context) -> None:
     for item in versions:
         auc = "" if item.roc_auc is None else f"{item.roc_auc:.4f}"
         table.add_row(
-            str(item.version), ", ".join(item.aliases), auc, item.gate_decision or "", item.run_id, str(item.created_at)
+            str(item.version),
+            ", ".join(item.aliases),
+            auc,
+            item.gate_decision or "",
+            item.run_id,
+            str(item.created_at),
         )
     Console().print(table)
 

@@ -49,7 +49,9 @@ def pipeline(
     rows: RowsOption = None,
     seed: SeedOption = None,
     offline_fallback: FallbackOption = False,
-    data_only: Annotated[bool, typer.Option("--data-only", help="Stop after build-features.")] = False,
+    data_only: Annotated[
+        bool, typer.Option("--data-only", help="Stop after build-features.")
+    ] = False,
 ) -> None:
     """Run every stage in order: ingest → validate → preprocess → build-features → tune → train → evaluate → promote."""
     state: AppState = ctx.obj

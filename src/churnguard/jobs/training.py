@@ -70,13 +70,17 @@ def run_tune(
     train = load_split(config, "train")
     data_sha256 = _data_sha256(config)
     if study_name is None:
-        shaping = {"data": data_sha256} | config.model_dump(mode="json", include={"model", "tuning", "features"})
+        shaping = {"data": data_sha256} | config.model_dump(
+            mode="json", include={"model", "tuning", "features"}
+        )
         study_name = f"{config.tuning.study_name}-{config_hash(shaping)[:12]}"
     configure_mlflow(config.mlflow)
     with mlflow.start_run(run_name=f"tune-{config.model.estimator}"):
         tags = provenance_tags(data_sha256, config.model_dump(mode="json"))
         mlflow.set_tags(tags | {"stage": "tune", "study_name": study_name})
-        result = tune_hyperparameters(train, config, n_trials=n_trials, storage=storage, study_name=study_name)
+        result = tune_hyperparameters(
+            train, config, n_trials=n_trials, storage=storage, study_name=study_name
+        )
     write_model_json(BEST_PARAMS, result)
     logger.info("tuned", extra={"best_value": result.best_value, "trials": result.n_trials})
     return result
@@ -88,7 +92,9 @@ def tuned_params(config: ChurnguardConfig) -> dict[str, Any] | None:
         return None
     result = TuningResult.model_validate_json(BEST_PARAMS.read_text(encoding="utf-8"))
     if result.estimator != config.model.estimator:
-        logger.warning("ignoring tuned params of another estimator", extra={"tuned": result.estimator})
+        logger.warning(
+            "ignoring tuned params of another estimator", extra={"tuned": result.estimator}
+        )
         return None
     return dict(result.best_params)
 
@@ -99,7 +105,9 @@ def run_train(config: ChurnguardConfig) -> TrainResult:
     data_sha256 = _data_sha256(config)
     profile = config.paths.features_dir / REFERENCE_PROFILE
     _, result = train_and_log(config, splits, data_sha256, tuned_params(config), profile)
-    version = register_challenger(result.model_uri, result.run_id, result.metrics, data_sha256, config)
+    version = register_challenger(
+        result.model_uri, result.run_id, result.metrics, data_sha256, config
+    )
     result = result.model_copy(update={"registered_version": version})
     write_model_json(TRAIN_RESULT, result)
     logger.info("trained", extra={"run_id": result.run_id, "version": version})
@@ -113,7 +121,9 @@ def run_evaluate(config: ChurnguardConfig, model_uri: str | None = None) -> Eval
     loaded = load_model(uri)
     threshold = float(loaded.metadata.get("threshold", 0.5))
     out = config.paths.reports_dir
-    report = write_evaluation(loaded.model, load_split(config, "test"), threshold, config, out / EVALUATION_DIR)
+    report = write_evaluation(
+        loaded.model, load_split(config, "test"), threshold, config, out / EVALUATION_DIR
+    )
     flat = {"threshold": threshold, **report.metrics, "expected_profit": report.expected_profit}
     write_text_atomic(out / METRICS_FILE, json.dumps(flat, indent=2, sort_keys=True) + "\n")
     return report

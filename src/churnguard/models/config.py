@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-EstimatorName = Literal["lightgbm", "logistic"]
+EstimatorName = Literal["lightgbm", "logistic", "blend"]
 
 
 class _Section(BaseModel):
@@ -30,21 +30,23 @@ class MlflowConfig(_Section):
 class ModelConfig(_Section):
     """The estimator and its fixed hyperparameters (tuning may replace them)."""
 
-    estimator: EstimatorName = "lightgbm"
+    estimator: EstimatorName = "blend"
     seed: int = 42
     lightgbm: dict[str, Any] = Field(
         default_factory=lambda: {
-            "n_estimators": 400,
-            "learning_rate": 0.03,
-            "num_leaves": 8,
-            "min_child_samples": 40,
+            "n_estimators": 600,
+            "learning_rate": 0.02,
+            "num_leaves": 4,
+            "min_child_samples": 50,
             "subsample": 0.8,
             "subsample_freq": 1,
-            "colsample_bytree": 0.7,
-            "reg_lambda": 1.0,
+            "colsample_bytree": 0.5,
+            "reg_lambda": 5.0,
         }
     )
     logistic: dict[str, Any] = Field(default_factory=lambda: {"C": 1.0, "max_iter": 2000})
+    #: The blend uses the logistic and lightgbm params above, plus these (e.g. its weight).
+    blend: dict[str, Any] = Field(default_factory=lambda: {"weight": 0.5})
     calibration: Literal["auto", "none", "sigmoid", "isotonic"] = "auto"
     cv_folds: Annotated[int, Field(ge=2, le=20)] = 5
 
@@ -79,8 +81,8 @@ class TuningConfig(_Section):
     """Optuna search: budget, cross-validation on the train split only, storage."""
 
     enabled: bool = True
-    n_trials: Annotated[int, Field(ge=1)] = 30
-    timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
+    n_trials: Annotated[int, Field(ge=1)] = 25
+    timeout_seconds: Annotated[float, Field(gt=0)] = 90.0
     cv_folds: Annotated[int, Field(ge=2, le=20)] = 5
     storage: str | None = None
     study_name: str = "churnguard"

@@ -16,6 +16,7 @@ from sklearn.pipeline import Pipeline
 
 from churnguard.errors import ConfigError
 from churnguard.features import FeatureConfig, build_feature_pipeline
+from churnguard.models.blend import LogOddsBlend
 from churnguard.models.config import EstimatorName, ModelConfig
 
 #: Settings that make LightGBM bit-for-bit reproducible and quiet, whatever the tuned params.
@@ -35,7 +36,20 @@ def _logistic(params: Mapping[str, Any], seed: int) -> ClassifierMixin:
     return LogisticRegression(**{"max_iter": 2000, **params, "random_state": seed})
 
 
-_BUILDERS = {"lightgbm": _lightgbm, "logistic": _logistic}
+def _nested(params: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {k.removeprefix(prefix): v for k, v in params.items() if k.startswith(prefix)}
+
+
+def _blend(params: Mapping[str, Any], seed: int) -> ClassifierMixin:
+    own = {k: v for k, v in params.items() if "__" not in k}
+    return LogOddsBlend(
+        logistic=_logistic(_nested(params, "logistic__"), seed),
+        lightgbm=_lightgbm(_nested(params, "lightgbm__"), seed),
+        **own,
+    )
+
+
+_BUILDERS = {"lightgbm": _lightgbm, "logistic": _logistic, "blend": _blend}
 
 
 def build_estimator(
@@ -59,10 +73,22 @@ def build_estimator(
 
 
 def estimator_params(
-    model: ModelConfig, overrides: Mapping[str, Any] | None = None
+    model: ModelConfig,
+    overrides: Mapping[str, Any] | None = None,
+    estimator: EstimatorName | None = None,
 ) -> dict[str, Any]:
-    """The configured params of the chosen estimator, with ``overrides`` (tuned values) on top."""
-    base: dict[str, Any] = dict(getattr(model, model.estimator))
+    """The configured params of an estimator (default: the chosen one), ``overrides`` on top.
+
+    The blend's params are its own (``weight``) plus the logistic and LightGBM params prefixed
+    ``logistic__`` and ``lightgbm__``, as scikit-learn names nested parameters.
+    """
+    name = estimator or model.estimator
+    if name == "blend":
+        base = {f"logistic__{k}": v for k, v in model.logistic.items()}
+        base |= {f"lightgbm__{k}": v for k, v in model.lightgbm.items()}
+        base |= model.blend
+    else:
+        base = dict(getattr(model, name))
     return {**base, **(overrides or {})}
 
 
@@ -81,8 +107,7 @@ def build_model_pipeline(
         estimator: Another estimator than ``model.estimator`` (e.g. the logistic baseline).
     """
     name = estimator or model.estimator
-    params = dict(getattr(model, name)) if estimator else estimator_params(model)
-    classifier = build_estimator(name, {**params, **(overrides or {})}, model.seed)
+    classifier = build_estimator(name, estimator_params(model, overrides, name), model.seed)
     return Pipeline([("features", build_feature_pipeline(features)), ("classifier", classifier)])
 
 

@@ -16,6 +16,8 @@ from numpy.typing import NDArray
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import Pipeline
 
+from churnguard.models.blend import LogOddsBlend
+
 
 def unwrap_pipeline(model: Any) -> Pipeline:
     """The features + classifier pipeline inside a (possibly calibrated) churnguard model."""
@@ -35,41 +37,57 @@ def encoded_features(pipeline: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(encoded, columns=pipeline.named_steps["features"].get_feature_names_out())
 
 
+def _classifier_contributions(
+    classifier: Any, encoded: pd.DataFrame
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    if isinstance(classifier, LogOddsBlend):
+        linear, linear_base = _classifier_contributions(classifier.logistic_, encoded)
+        trees, trees_base = _classifier_contributions(classifier.lightgbm_, encoded)
+        w = classifier.weight
+        return w * linear + (1 - w) * trees, w * linear_base + (1 - w) * trees_base
+    matrix = encoded.to_numpy(dtype=np.float64)
+    if isinstance(classifier, LGBMClassifier):
+        raw = np.asarray(classifier.booster_.predict(matrix, pred_contrib=True), dtype=np.float64)
+        return raw[:, :-1], raw[:, -1]
+    coef = np.asarray(classifier.coef_[0], dtype=np.float64)
+    mean = matrix.mean(axis=0)
+    base = np.full(len(matrix), float(classifier.intercept_[0]) + float(mean @ coef))
+    return (matrix - mean) * coef, base
+
+
 def contributions(
     pipeline: Pipeline, frame: pd.DataFrame
 ) -> tuple[pd.DataFrame, NDArray[np.float64]]:
-    """Per-row, per-encoded-feature contributions in log-odds, and the base value per row."""
+    """Per-row, per-encoded-feature contributions in log-odds, and the base value per row.
+
+    They are exact: ``contributions.sum(axis=1) + base == logit(p)`` of the uncalibrated
+    pipeline (LightGBM TreeSHAP, linear attribution, or the blend's weighted sum of both).
+    """
     encoded = encoded_features(pipeline, frame)
-    classifier = pipeline.named_steps["classifier"]
+    values, base = _classifier_contributions(pipeline.named_steps["classifier"], encoded)
+    return pd.DataFrame(values, columns=encoded.columns, index=frame.index), base
+
+
+def _native_importance(classifier: Any) -> NDArray[np.float64]:
+    """LightGBM gain, |coefficient| (logistic), or the weighted sum of both normalised (blend)."""
+    if isinstance(classifier, LogOddsBlend):
+        linear = _native_importance(classifier.logistic_)
+        trees = _native_importance(classifier.lightgbm_)
+        w = classifier.weight
+        blended = w * linear / max(linear.sum(), 1e-12) + (1 - w) * trees / max(trees.sum(), 1e-12)
+        return np.asarray(blended, dtype=np.float64)
     if isinstance(classifier, LGBMClassifier):
-        raw = np.asarray(
-            classifier.booster_.predict(encoded.to_numpy(dtype=np.float64), pred_contrib=True),
-            dtype=np.float64,
+        return np.asarray(
+            classifier.booster_.feature_importance(importance_type="gain"), dtype=np.float64
         )
-        values, base = raw[:, :-1], raw[:, -1]
-    else:
-        coef = np.asarray(classifier.coef_[0], dtype=np.float64)
-        centred = encoded.to_numpy(dtype=np.float64) - encoded.to_numpy(dtype=np.float64).mean(
-            axis=0
-        )
-        values = centred * coef
-        base = np.full(
-            len(encoded), float(classifier.intercept_[0]) + float(encoded.mean(axis=0) @ coef)
-        )
-    return pd.DataFrame(values, columns=encoded.columns, index=frame.index), np.asarray(
-        base, dtype=np.float64
-    )
+    return np.abs(np.asarray(classifier.coef_[0], dtype=np.float64))
 
 
 def global_importance(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     """Mean |SHAP| and the classifier's own importance per encoded feature, largest first."""
     pipeline = unwrap_pipeline(model)
     shap_values, _ = contributions(pipeline, frame)
-    classifier = pipeline.named_steps["classifier"]
-    if isinstance(classifier, LGBMClassifier):
-        native = classifier.booster_.feature_importance(importance_type="gain")
-    else:
-        native = np.abs(classifier.coef_[0])
+    native = _native_importance(pipeline.named_steps["classifier"])
     table = pd.DataFrame(
         {
             "feature": shap_values.columns,

@@ -19,6 +19,7 @@ from churnguard.errors import ChurnguardError
 TRUSTED_TYPES: Final = (
     "churnguard.features.pipeline.one_hot_feature_name",
     "churnguard.features.transformers.TelcoFeatureEngineer",
+    "churnguard.models.blend.LogOddsBlend",
     "collections.OrderedDict",
     "lightgbm.basic.Booster",
     "lightgbm.sklearn.LGBMClassifier",

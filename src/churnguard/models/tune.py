@@ -1,9 +1,9 @@
 """Hyperparameter search with Optuna: cross-validated ROC-AUC on the train split only.
 
-Each trial fits the full model pipeline (features + classifier) on the folds of the train frame it
-is given, so validation and test data never influence the chosen parameters. The study lives in an
-RDB storage (a local sqlite file by default, PostgreSQL to share it): several worker processes
-pointed at the same storage and study name search together.
+Each trial fits the full model pipeline on the folds of the train frame it is given, so validation
+and test data never influence the chosen parameters. The study lives in an RDB storage (a local
+sqlite file by default): worker processes pointed at one PostgreSQL storage and study name search
+together.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ import optuna
 import pandas as pd
 from lightgbm.basic import LightGBMError
 from numpy.typing import NDArray
+from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from pydantic import BaseModel, ConfigDict
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, ProgrammingError, SQLAlchemyError
 
 from churnguard.config import ChurnguardConfig
 from churnguard.data.schema import TARGET_COLUMN
@@ -34,8 +35,8 @@ from churnguard.models.estimators import build_estimator, build_model_pipeline
 
 #: Where the study lives when neither the caller nor ``tuning.storage`` names a storage.
 DEFAULT_STORAGE = "sqlite:///optuna.db"
-#: Seconds to wait for a PostgreSQL server before reporting it unreachable.
-_CONNECT_TIMEOUT = 10
+_CONNECT_TIMEOUT_SECONDS = 10
+_CONNECT_ATTEMPTS = 3
 #: Errors of one trial's sampled values (an estimator rejecting them); the study carries on.
 _TRIAL_ERRORS: tuple[type[Exception], ...] = (ValueError, LightGBMError)
 
@@ -60,37 +61,28 @@ class TuningResult(BaseModel):
 
 
 def suggest_params(trial: optuna.Trial, space: Mapping[str, SearchParam]) -> dict[str, ParamValue]:
-    """Sample one value per dimension of ``space`` from ``trial``."""
+    """Sample one value per dimension of ``space`` (int with step, float with log or step)."""
     return {name: _suggest(trial, name, param) for name, param in space.items()}
 
 
 def _suggest(trial: optuna.Trial, name: str, param: SearchParam) -> ParamValue:
     if param.type == "categorical":
         return trial.suggest_categorical(name, param.choices or [])
-    if param.low is None or param.high is None:  # excluded by SearchParam's own validation
-        msg = f"search parameter '{name}' needs low and high"
-        raise ConfigError(msg)
+    low, high = float(param.low or 0), float(param.high or 0)  # SearchParam requires both
     if param.type == "int":
         step = int(param.step or 1)
-        return trial.suggest_int(name, int(param.low), int(param.high), step=step, log=param.log)
-    return trial.suggest_float(name, param.low, param.high, step=param.step, log=param.log)
+        return trial.suggest_int(name, int(low), int(high), step=step, log=param.log)
+    return trial.suggest_float(name, low, high, step=param.step, log=param.log)
 
 
 def validate_search_space(
     space: Mapping[str, Mapping[str, SearchParam]], estimator_name: str
 ) -> Mapping[str, SearchParam]:
-    """Check the search space of ``estimator_name`` before any trial runs.
-
-    Args:
-        space: ``tuning.search_space``: parameter spaces keyed by estimator name.
-        estimator_name: The estimator to tune (``model.estimator``).
-
-    Returns:
-        The estimator's own search space.
+    """Return the search space of ``estimator_name`` after checking it can be searched.
 
     Raises:
         ConfigError: the estimator has no search space, searches a parameter it does not accept,
-            or a dimension optuna cannot sample (fractional int bounds, ``log`` with ``step``).
+            or has a dimension optuna cannot sample (fractional int bounds, ``log`` with ``step``).
     """
     estimator_space = space.get(estimator_name)
     if not estimator_space:
@@ -105,23 +97,21 @@ def validate_search_space(
         if name not in accepted:
             close = difflib.get_close_matches(name, accepted, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(accepted)}"
-            msg = f"{where}: {estimator_name} has no parameter '{name}'; {hint}"
-            raise ConfigError(msg)
-        _check_dimension(where, param)
+            raise ConfigError(f"{where}: {estimator_name} has no parameter '{name}'; {hint}")
+        if problem := _dimension_problem(param):
+            raise ConfigError(f"{where}: {problem}")
     return estimator_space
 
 
-def _check_dimension(where: str, param: SearchParam) -> None:
-    bounds = [value for value in (param.low, param.high, param.step) if value is not None]
-    problem = None
+def _dimension_problem(param: SearchParam) -> str | None:
+    numbers = [value for value in (param.low, param.high, param.step) if value is not None]
     if param.step is not None and param.step <= 0:
-        problem = f"step must be > 0, got {param.step}"
-    elif param.type == "int" and not all(float(value).is_integer() for value in bounds):
-        problem = f"an int parameter needs whole low/high/step, got {bounds}"
-    elif param.log and param.step is not None and (param.type == "float" or param.step != 1):
-        problem = "log: true cannot be combined with a step; drop one of them"
-    if problem:
-        raise ConfigError(f"{where}: {problem}")
+        return f"step must be > 0, got {param.step}"
+    if param.type == "int" and not all(float(value).is_integer() for value in numbers):
+        return f"an int parameter needs whole low, high and step, got {numbers}"
+    if param.log and param.step is not None and (param.type == "float" or param.step != 1):
+        return "log: true cannot be combined with a step; drop one of them"
+    return None
 
 
 def tune_hyperparameters(
@@ -136,22 +126,21 @@ def tune_hyperparameters(
 ) -> TuningResult:
     """Search the configured space for the parameters with the best cross-validated ROC-AUC.
 
-    The study is created, or joined when it already exists, so worker processes sharing one
-    PostgreSQL storage and study name search together (each runs its own ``n_trials``), and the
-    best trial may come from another worker or an earlier run of the same study.
+    The study is created, or joined when it exists, so workers sharing a storage and study name
+    search together (each runs its own ``n_trials``); the best trial may come from another worker
+    or an earlier run of the same study.
 
     Args:
-        train: The processed train split (with ``Churn``); it is the only data the search sees.
-        config: ``model`` (estimator, seed, fixed params), ``tuning`` and ``features`` are used.
+        train: The processed train split (with ``Churn``): the only data the search sees.
+        config: Uses ``model`` (estimator, seed, fixed params), ``tuning`` and ``features``.
         n_trials: Trials this call runs; ``tuning.n_trials`` when omitted.
         timeout: Seconds after which no new trial starts; ``tuning.timeout_seconds`` when omitted.
         storage: Optuna RDB URL; ``tuning.storage``, else ``sqlite:///optuna.db`` in the CWD.
         study_name: Study to create or join; ``tuning.study_name`` when omitted.
-        log_to_mlflow: Log each trial as a nested run of the active MLflow run (if one is active).
+        log_to_mlflow: Log each trial as a nested run of the active MLflow run, if there is one.
 
     Raises:
-        ConfigError: the search space is invalid, the storage cannot be opened, or no trial
-            completed.
+        ConfigError: invalid search space, unreachable storage, or no trial completed.
         DataValidationError: ``train`` lacks ``Churn`` or has too few customers of a class.
     """
     started = time.perf_counter()
@@ -161,15 +150,32 @@ def tune_hyperparameters(
     url = storage or tuning.storage or DEFAULT_STORAGE
     log_trials = log_to_mlflow and mlflow.active_run() is not None
     objective = _cv_objective(train, config, space, folds, log_trials=log_trials)
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        if tuning.pruning
+        else optuna.pruners.NopPruner()
+    )
     with _quiet_optuna():
-        study = _open_study(url, study_name or tuning.study_name, config)
-        study.optimize(
-            objective,
-            n_trials=tuning.n_trials if n_trials is None else n_trials,
-            timeout=tuning.timeout_seconds if timeout is None else timeout,
-            catch=_TRIAL_ERRORS,
-        )
-    result = _summarise(study, config.model.estimator, _display_url(url), started)
+        rdb = _connect(url)
+        try:
+            study = optuna.create_study(
+                storage=rdb,
+                sampler=optuna.samplers.TPESampler(seed=tuning.sampler_seed),
+                pruner=pruner,
+                study_name=study_name or tuning.study_name,
+                direction="maximize",
+                load_if_exists=True,
+            )
+            study.optimize(
+                objective,
+                n_trials=tuning.n_trials if n_trials is None else n_trials,
+                timeout=tuning.timeout_seconds if timeout is None else timeout,
+                catch=_TRIAL_ERRORS,
+            )
+            result = _summarise(study, config.model.estimator, _display_url(url), started)
+        finally:
+            rdb.remove_session()
+            rdb.engine.dispose()
     if log_trials:
         mlflow.log_metric("best_value", result.best_value)
         mlflow.log_params({f"best_{name}": value for name, value in result.best_params.items()})
@@ -180,12 +186,9 @@ def _stratified_folds(train: pd.DataFrame, n_folds: int, seed: int) -> Folds:
     if TARGET_COLUMN not in train.columns:
         msg = f"the train frame has no '{TARGET_COLUMN}' column: pass the processed train split"
         raise DataValidationError(msg)
-    smallest = int(train[TARGET_COLUMN].value_counts().reindex([0, 1], fill_value=0).min())
-    if smallest < n_folds:
-        msg = (
-            f"the train frame has {smallest} customers of its rarest '{TARGET_COLUMN}' class, "
-            f"fewer than tuning.cv_folds={n_folds}: use more data or fewer folds"
-        )
+    rarest = int(train[TARGET_COLUMN].value_counts().reindex([0, 1], fill_value=0).min())
+    if rarest < n_folds:
+        msg = f"the train frame has {rarest} customers of a '{TARGET_COLUMN}' class, fewer than tuning.cv_folds={n_folds}: use more data or fewer folds"
         raise DataValidationError(msg)
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return list(splitter.split(train, train[TARGET_COLUMN]))
@@ -216,11 +219,12 @@ def _cv_objective(
                     trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
                     raise
                 aucs.append(float(roc_auc_score(target.iloc[eval_rows], scores)))
-                mean_auc = float(np.mean(aucs))
-                record(step, aucs[-1], mean_auc)
-                trial.report(mean_auc, step)
+                record(step, aucs[-1], float(np.mean(aucs)))
+                trial.report(float(np.mean(aucs)), step)
                 if trial.should_prune():
-                    msg = f"mean ROC-AUC {mean_auc:.4f} after {step + 1} folds is below the median"
+                    msg = (
+                        f"mean ROC-AUC {np.mean(aucs):.4f} after {step + 1} folds trails the median"
+                    )
                     raise optuna.TrialPruned(msg)
         return float(np.mean(aucs))
 
@@ -235,12 +239,12 @@ def _trial_run(
     if not enabled:
         yield lambda step, fold_auc, mean_auc: None
         return
-    mlflow.start_run(run_name=f"trial-{trial.number}", nested=True)
-    mlflow.log_params(dict(params))
 
     def record(step: int, fold_auc: float, mean_auc: float) -> None:
         mlflow.log_metrics({"cv_fold_auc": fold_auc, "cv_auc_mean": mean_auc}, step=step)
 
+    mlflow.start_run(run_name=f"trial-{trial.number}", nested=True)
+    mlflow.log_params(dict(params))
     state, status = "failed", "FAILED"
     try:
         yield record
@@ -253,34 +257,39 @@ def _trial_run(
         mlflow.end_run(status=status)
 
 
-def _open_study(url: str, name: str, config: ChurnguardConfig) -> optuna.Study:
-    pruner: optuna.pruners.BasePruner = (
-        optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
-        if config.tuning.pruning
-        else optuna.pruners.NopPruner()
+def _connect(url: str) -> RDBStorage:
+    """Open the Optuna storage at ``url``, creating its tables when they do not exist yet."""
+    parsed = _parse_url(url)
+    postgres = parsed is not None and parsed.get_backend_name() == "postgresql"
+    engine_kwargs = (
+        {"connect_args": {"connect_timeout": _CONNECT_TIMEOUT_SECONDS}} if postgres else {}
     )
-    try:
-        return optuna.create_study(
-            storage=optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url)),
-            sampler=optuna.samplers.TPESampler(seed=config.tuning.sampler_seed),
-            pruner=pruner,
-            study_name=name,
-            direction="maximize",
-            load_if_exists=True,
-        )
-    except (SQLAlchemyError, ImportError) as exc:
-        cause = str(getattr(exc, "orig", None) or exc).strip() or type(exc).__name__
-        reason = cause.splitlines()[0]
-        parsed = _parse_url(url)
-        if parsed is not None and parsed.password:
-            reason = reason.replace(str(parsed.password), "***")
-        msg = (
-            f"cannot open the Optuna storage {_display_url(url)} ({reason}): check that the "
-            "database server is running and reachable and that the URL, user and password are "
-            "right, or set tuning.storage (CHURNGUARD_TUNING_STORAGE) to another database"
-        )
-        # The driver's traceback adds nothing to the message and may show connection details.
-        raise ConfigError(msg) from None
+    attempt = 1
+    while True:
+        try:
+            return RDBStorage(url, engine_kwargs=engine_kwargs)
+        except (IntegrityError, ProgrammingError) as exc:
+            # Workers starting together on an empty database race to create Optuna's tables;
+            # the losers find them in place on the next attempt.
+            if attempt == _CONNECT_ATTEMPTS:
+                raise _storage_error(url, exc) from None
+            time.sleep(0.5 * attempt)
+            attempt += 1
+        except (SQLAlchemyError, ImportError) as exc:
+            # The driver's traceback adds nothing to the message and may show connection details.
+            raise _storage_error(url, exc) from None
+
+
+def _storage_error(url: str, exc: Exception) -> ConfigError:
+    reason = (str(getattr(exc, "orig", None) or exc).strip() or type(exc).__name__).splitlines()[0]
+    parsed = _parse_url(url)
+    if parsed is not None and parsed.password:
+        reason = reason.replace(str(parsed.password), "***")
+    return ConfigError(
+        f"cannot open the Optuna storage {_display_url(url)} ({reason}): check that the database "
+        "server is running and reachable and that the URL, user and password are right, or set "
+        "tuning.storage (CHURNGUARD_TUNING_STORAGE) to another database"
+    )
 
 
 def _parse_url(url: str) -> URL | None:
@@ -288,13 +297,6 @@ def _parse_url(url: str) -> URL | None:
         return make_url(url)
     except ArgumentError:
         return None
-
-
-def _engine_kwargs(url: str) -> dict[str, object]:
-    parsed = _parse_url(url)
-    if parsed is not None and parsed.get_backend_name() == "postgresql":
-        return {"connect_args": {"connect_timeout": _CONNECT_TIMEOUT}}
-    return {}
 
 
 def _display_url(url: str) -> str:
@@ -312,10 +314,9 @@ def _summarise(
         errors = [trial.user_attrs["error"] for trial in trials if "error" in trial.user_attrs]
         cause = f"; last error: {errors[-1]}" if errors else ""
         msg = (
-            f"no trial of study '{study.study_name}' in {url} completed "
-            f"({counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed{cause}): "
-            "fix tuning.search_space, raise tuning.n_trials / tuning.timeout_seconds, "
-            "or set tuning.pruning: false"
+            f"no trial of study '{study.study_name}' in {url} completed ({counts[TrialState.PRUNED]} "
+            f"pruned, {counts[TrialState.FAIL]} failed{cause}): fix tuning.search_space, raise "
+            "tuning.n_trials or tuning.timeout_seconds, or set tuning.pruning: false"
         )
         raise ConfigError(msg)
     return TuningResult(
