@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 from numpy.typing import NDArray
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from churnguard.config import ChurnguardConfig
 from churnguard.data.preprocess import SplitFrames
 from churnguard.data.schema import FEATURE_COLUMNS, TARGET_COLUMN
+from churnguard.features import FeatureConfig
 from churnguard.models.behaviour import (
     DIRECTIONAL_CONTRACT,
     INVARIANCE_GENDER,
     MIN_LOWERED_SHARE,
     QUALITY,
     SCHEMA,
+    CheckResult,
     behaviour_suite,
     directional_contract,
     gate_metric,
@@ -24,7 +27,7 @@ from churnguard.models.behaviour import (
     quality_check,
     schema_check,
 )
-from churnguard.models.config import GateConfig
+from churnguard.models.config import GateConfig, ModelConfig
 from churnguard.models.estimators import build_model_pipeline
 
 pytestmark = pytest.mark.model
@@ -111,6 +114,22 @@ def test_invariance_swaps_gender_on_every_row(test_frame: pd.DataFrame) -> None:
     swapped, original = seen
     assert (swapped != original).all()
     assert set(swapped) == {"Male", "Female"}
+
+
+def test_a_model_returning_nan_for_swapped_rows_fails_invariance_and_survives_json(
+    test_frame: pd.DataFrame,
+) -> None:
+    class NanForMen(RuleModel):
+        def predict_proba(self, features: pd.DataFrame) -> NDArray[np.float64]:
+            output = super().predict_proba(features)
+            output[(features["gender"] == "Male").to_numpy(), 1] = np.nan
+            return output
+
+    result = invariance_gender(NanForMen(), test_frame, max_delta=0.02)
+    restored = CheckResult.model_validate_json(result.model_dump_json())
+
+    assert not result.passed
+    assert math.isnan(restored.value)
 
 
 def test_invariance_is_strict_at_the_limit(test_frame: pd.DataFrame) -> None:
@@ -252,13 +271,14 @@ def test_suite_never_crashes_on_a_missing_column(test_frame: pd.DataFrame) -> No
     assert all("gender" in r.detail for r in results)
 
 
-def test_a_trained_churn_model_passes_the_suite(registry_splits: SplitFrames) -> None:
-    config = ChurnguardConfig()
+def test_a_trained_churn_model_passes_the_suite(
+    registry_splits: SplitFrames, registry_model_config: ModelConfig
+) -> None:
     train = registry_splits.train
-    model = build_model_pipeline(config.features, config.model, {"n_estimators": 50})
+    model = build_model_pipeline(FeatureConfig(), registry_model_config)
     model.fit(train[list(FEATURE_COLUMNS)], train[TARGET_COLUMN])
 
-    results = behaviour_suite(model, registry_splits.test, config.gate)
+    results = behaviour_suite(model, registry_splits.test, GateConfig())
 
     assert all(r.passed for r in results), [r.detail for r in results]
 

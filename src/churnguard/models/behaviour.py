@@ -53,7 +53,8 @@ class CheckResult(BaseModel):
         detail: A sentence a person can act on, with the numbers.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN (a model gone wrong) must survive a JSON round trip rather than turn into null.
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")
 
     name: str
     passed: bool

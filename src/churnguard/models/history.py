@@ -2,7 +2,8 @@
 
 The history file (``registry.history_file``, ``models/model_registry.json`` by default) is a JSON
 list of :class:`HistoryEntry`, oldest first, rewritten atomically on every append so a crash
-never leaves half a file. It is also the memory of who was champion before whom, which
+never leaves half a file. A non-finite number (a broken model's NaN) is written as ``NaN``, as
+Python's ``json`` does, so that it reads back instead of turning into ``null``. It is also the memory of who was champion before whom, which
 :func:`champion_lineage` replays for rollbacks.
 """
 
@@ -47,7 +48,7 @@ class PromotionDecision(BaseModel):
         decided_by: Who ran the gate.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")
 
     promoted: bool
     reason: str
@@ -84,7 +85,7 @@ class HistoryEntry(BaseModel):
         behaviour: The behaviour checks of a gate decision (empty for a rollback).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, ser_json_inf_nan="constants")
 
     action: HistoryAction
     model_name: str

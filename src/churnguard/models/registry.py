@@ -207,10 +207,11 @@ def _score(
 def _reason(
     version: int, champion: int | None, quality: CheckResult, failed: list[CheckResult]
 ) -> str:
-    against = f"champion version {champion}" if champion else "no champion yet"
+    first = champion is None
+    against = "no champion yet" if first else f"champion version {champion}"
     if failed:
         problems = "; ".join(f"{c.name} failed: {c.detail}" for c in failed)
-        stays = f"version {champion} stays champion" if champion else "there is still no champion"
+        stays = "there is still no champion" if first else f"version {champion} stays champion"
         return f"version {version} refused ({against}): {problems}; {stays}"
     return f"version {version} promoted ({against}): {quality.detail}; all behaviour checks passed"
 

@@ -8,6 +8,8 @@ threshold in its metadata). A run that fails is marked FAILED by MLflow and is n
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -45,14 +47,19 @@ class TrainResult(BaseModel):
     data_sha256: str
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_\-]+$")
+
+
 def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Config as ``section.key`` params; maps keyed by free text (URLs) stay one JSON param."""
     flat: dict[str, str] = {}
     for key, value in values.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
+        if isinstance(value, Mapping) and value and all(_PLAIN_KEY.match(str(k)) for k in value):
             flat |= _flatten(value, f"{name}.")
         else:
-            flat[name] = str(value)[:6000]
+            text = json.dumps(value, default=str) if isinstance(value, Mapping) else str(value)
+            flat[name] = text[:6000]
     return flat
 
 
@@ -84,6 +91,7 @@ def write_evaluation(
 
 
 def _write_importance(fitted: FittedModel, frame: pd.DataFrame, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
     table = global_importance(fitted.model, frame)
     table.to_csv(out_dir / "feature_importance.csv", index=False)
     plots.save_figure(

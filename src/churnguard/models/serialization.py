@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import skops.io
+from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
 from churnguard.errors import ChurnguardError
@@ -53,7 +54,7 @@ def load_local_model(model_dir: Path) -> Any:
     """
     try:
         flavor = Model.load(str(model_dir)).flavors["sklearn"]
-    except (OSError, KeyError) as exc:
+    except (OSError, KeyError, MlflowException) as exc:
         msg = f"{model_dir} is not an MLflow scikit-learn model ({exc})"
         raise ModelLoadError(msg) from exc
     if flavor.get("serialization_format") != "skops":

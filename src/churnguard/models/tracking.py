@@ -141,18 +141,24 @@ def log_model(model: Any, input_example: pd.DataFrame, metadata: dict[str, Any])
         f"{name}=={value}" for name, value in package_versions().items() if name != "churnguard"
     ]
     package_dir = Path(__file__).resolve().parents[1]
-    info: ModelInfo = mlflow.sklearn.log_model(
-        model,
-        name=_MODEL_NAME,
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-        skops_trusted_types=list(TRUSTED_TYPES),
-        signature=signature,
-        input_example=example,
-        pip_requirements=requirements,
-        code_paths=[str(package_dir)],
-        pyfunc_predict_fn="predict_proba",
-        metadata=metadata,
-    )
+    with warnings.catch_warnings():
+        # MLflow inspects the classifier's type hints (``X: Any``) although an explicit signature
+        # is given; the signature above is what validates inputs.
+        warnings.filterwarnings(
+            "ignore", message=".*Any type hint is inferred as AnyType", category=UserWarning
+        )
+        info: ModelInfo = mlflow.sklearn.log_model(
+            model,
+            name=_MODEL_NAME,
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            skops_trusted_types=list(TRUSTED_TYPES),
+            signature=signature,
+            input_example=example,
+            pip_requirements=requirements,
+            code_paths=[str(package_dir)],
+            pyfunc_predict_fn="predict_proba",
+            metadata=metadata,
+        )
     return info
 
 

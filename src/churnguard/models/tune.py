@@ -128,7 +128,7 @@ def tune_hyperparameters(
 
     The study is created, or joined when it exists, so workers sharing a storage and study name
     search together (each runs its own ``n_trials``); the best trial may come from another worker
-    or an earlier run of the same study.
+    or an earlier run of the same study. A fresh study run by one worker is reproducible.
 
     Args:
         train: The processed train split (with ``Churn``): the only data the search sees.
@@ -157,15 +157,18 @@ def tune_hyperparameters(
     )
     with _quiet_optuna():
         rdb = _connect(url)
-        try:
+        try:  # the engine's connections are closed whatever happens
             study = optuna.create_study(
                 storage=rdb,
-                sampler=optuna.samplers.TPESampler(seed=tuning.sampler_seed),
                 pruner=pruner,
                 study_name=study_name or tuning.study_name,
                 direction="maximize",
                 load_if_exists=True,
             )
+            # With the bare seed, a resumed or joined study would repeat the random start-up
+            # samples of the trials already in it; a fresh study keeps tuning.sampler_seed.
+            seed = tuning.sampler_seed + len(study.get_trials(deepcopy=False))
+            study.sampler = optuna.samplers.TPESampler(seed=seed)
             study.optimize(
                 objective,
                 n_trials=tuning.n_trials if n_trials is None else n_trials,
@@ -219,12 +222,11 @@ def _cv_objective(
                     trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
                     raise
                 aucs.append(float(roc_auc_score(target.iloc[eval_rows], scores)))
-                record(step, aucs[-1], float(np.mean(aucs)))
-                trial.report(float(np.mean(aucs)), step)
+                mean_auc = float(np.mean(aucs))
+                record(step, aucs[-1], mean_auc)
+                trial.report(mean_auc, step)
                 if trial.should_prune():
-                    msg = (
-                        f"mean ROC-AUC {np.mean(aucs):.4f} after {step + 1} folds trails the median"
-                    )
+                    msg = f"mean ROC-AUC {mean_auc:.4f} after {step + 1} folds trails the median"
                     raise optuna.TrialPruned(msg)
         return float(np.mean(aucs))
 
@@ -243,7 +245,9 @@ def _trial_run(
     def record(step: int, fold_auc: float, mean_auc: float) -> None:
         mlflow.log_metrics({"cv_fold_auc": fold_auc, "cv_auc_mean": mean_auc}, step=step)
 
-    mlflow.start_run(run_name=f"trial-{trial.number}", nested=True)
+    parent = mlflow.active_run()
+    experiment_id = parent.info.experiment_id if parent else None  # the parent's, not the default
+    mlflow.start_run(run_name=f"trial-{trial.number}", nested=True, experiment_id=experiment_id)
     mlflow.log_params(dict(params))
     state, status = "failed", "FAILED"
     try:
