@@ -43,7 +43,7 @@ def test_contributions_add_up_to_the_log_odds(splits: SplitFrames, estimator: st
 
 
 def test_global_importance_ranks_features_by_mean_absolute_shap(splits: SplitFrames) -> None:
-    pipeline = build_model_pipeline(CONFIG.features, CONFIG.model, {"n_estimators": 50})
+    pipeline = build_model_pipeline(CONFIG.features, CONFIG.model, {"n_estimators": 50}, "lightgbm")
     pipeline.fit(splits.train, splits.train["Churn"])
     table = global_importance(pipeline, splits.test)
     assert list(table.columns) == ["feature", "mean_abs_shap", "importance"]
@@ -53,10 +53,12 @@ def test_global_importance_ranks_features_by_mean_absolute_shap(splits: SplitFra
 
 
 def test_unwrap_finds_the_pipeline_inside_a_calibrated_model(splits: SplitFrames) -> None:
-    config = CONFIG.model_copy(
-        update={"model": CONFIG.model.model_copy(update={"calibration": "sigmoid", "cv_folds": 3})}
+    model = CONFIG.model.model_copy(
+        update={"calibration": "sigmoid", "cv_folds": 3, "estimator": "lightgbm"}
     )
-    fitted = fit_model(splits.train, config, {"n_estimators": 30})
+    fitted = fit_model(
+        splits.train, CONFIG.model_copy(update={"model": model}), {"n_estimators": 30}
+    )
     inner = unwrap_pipeline(fitted.model)
     assert set(inner.named_steps) == {"features", "classifier"}
     assert len(global_importance(fitted.model, splits.test)) == len(

@@ -378,6 +378,24 @@ def test_rollback_refuses_when_the_champion_alias_was_moved_outside_churnguard(
         rollback(registry_config)
 
 
+def test_rollback_to_a_deleted_version_is_a_registry_error(
+    registry_config: ChurnguardConfig, registry_store: CandidateStore
+) -> None:
+    name = registry_config.registry.model_name
+    first = _register(registry_config, registry_store, "good")
+    second = _register(registry_config, registry_store, "better")
+    # the state two promotions leave behind, written directly: the gate is tested elsewhere
+    MlflowClient().set_registered_model_alias(name, "champion", str(second))
+    for version in (first, second):
+        append_history(_history_file(registry_config), _entry("promote", version))
+    MlflowClient().delete_model_version(name, str(first))
+
+    with pytest.raises(RegistryError, match=f"version {first} .* was deleted"):
+        rollback(registry_config)
+
+    assert _aliases(registry_config)["champion"] == second
+
+
 def test_list_versions_shows_aliases_metrics_and_gate_decisions(
     registry_config: ChurnguardConfig,
     registry_splits: SplitFrames,
@@ -397,6 +415,16 @@ def test_list_versions_shows_aliases_metrics_and_gate_decisions(
     ]
     assert all(len(v.run_id) == 32 for v in listed)
     assert listed[0].created_at >= listed[1].created_at
+
+
+def test_list_versions_handles_a_model_name_with_an_apostrophe(
+    registry_config: ChurnguardConfig, registry_store: CandidateStore
+) -> None:
+    registry_section = registry_config.registry.model_copy(update={"model_name": "Bob's churn"})
+    config = registry_config.model_copy(update={"registry": registry_section})
+    version = _register(config, registry_store, "good")
+
+    assert [v.version for v in list_versions(config)] == [version]
 
 
 def test_history_file_is_valid_json_after_every_action_and_leaves_no_temp_files(

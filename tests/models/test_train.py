@@ -24,7 +24,13 @@ CONFIG_PATH = Path(__file__).resolve().parents[2] / "configs" / "config.yaml"
 def _config(**model: object) -> ChurnguardConfig:
     base = load_config(CONFIG_PATH, use_env=False)
     small = {"n_estimators": 60, "num_leaves": 6, "learning_rate": 0.1}
-    update = {"lightgbm": {**base.model.lightgbm, **small}, "cv_folds": 3, "calibration": "none", **model}
+    update = {
+        "estimator": "lightgbm",
+        "lightgbm": {**base.model.lightgbm, **small},
+        "cv_folds": 3,
+        "calibration": "none",
+        **model,
+    }
     return base.model_copy(update={"model": base.model.model_copy(update=update)})
 
 
@@ -33,7 +39,7 @@ def splits() -> SplitFrames:
     return preprocess_data(generate_customers(2500, seed=11))
 
 
-@pytest.mark.parametrize("estimator", ["lightgbm", "logistic"])
+@pytest.mark.parametrize("estimator", ["lightgbm", "logistic", "blend"])
 def test_training_twice_gives_identical_probabilities(splits: SplitFrames, estimator: str) -> None:
     config = _config(estimator=estimator)
     first = fit_model(splits.train, config).predict_proba(splits.test)
@@ -136,3 +142,30 @@ def test_invalid_model_section_is_rejected_at_load(tmp_path: Path) -> None:
 def test_processed_frame_without_target_column_cannot_train(splits: SplitFrames) -> None:
     with pytest.raises(KeyError):
         fit_model(pd.DataFrame(splits.train.drop(columns=["Churn"])), _config())
+
+
+def test_the_blend_averages_the_two_models_in_log_odds(splits: SplitFrames) -> None:
+    from scipy.special import logit
+
+    config = _config(estimator="blend")
+    blend = build_model_pipeline(
+        config.features, config.model, {"weight": 0.25, "lightgbm__n_estimators": 40}
+    ).fit(splits.train, splits.train["Churn"])
+    logistic = build_model_pipeline(config.features, config.model, estimator="logistic").fit(
+        splits.train, splits.train["Churn"]
+    )
+    trees = build_model_pipeline(
+        config.features, config.model, {"n_estimators": 40}, "lightgbm"
+    ).fit(splits.train, splits.train["Churn"])
+    expected = 0.25 * logit(logistic.predict_proba(splits.test)[:, 1]) + 0.75 * logit(
+        trees.predict_proba(splits.test)[:, 1]
+    )
+    assert np.allclose(logit(blend.predict_proba(splits.test)[:, 1]), expected, atol=1e-9)
+
+
+def test_the_blend_rejects_a_weight_outside_zero_to_one(splits: SplitFrames) -> None:
+    config = _config(estimator="blend")
+    with pytest.raises(ValueError, match="weight must be within"):
+        build_model_pipeline(config.features, config.model, {"weight": 1.5}).fit(
+            splits.train, splits.train["Churn"]
+        )

@@ -328,9 +328,14 @@ def rollback(config: ChurnguardConfig, *, actor: str | None = None) -> HistoryEn
         msg = f"no champion to roll back: registered model '{name}' has no '{CHAMPION}' alias"
         raise RegistryError(msg)
     demoted = int(current)
-    restored = client.get_model_version(
-        name, str(earlier_champion(config.registry.history_file, name, demoted))
-    )
+    target = earlier_champion(config.registry.history_file, name, demoted)
+    try:
+        restored = client.get_model_version(name, str(target))
+    except MlflowException as exc:
+        if not _has_code(exc, RESOURCE_DOES_NOT_EXIST):
+            raise
+        msg = f"cannot roll back to version {target} of '{name}' (the champion before version {demoted}): it was deleted from the registry"
+        raise RegistryError(msg) from exc
     at, by = datetime.now(UTC), actor or _default_actor()
     reason = (
         f"rolled back from version {demoted} to version {restored.version}, the champion before it"
@@ -339,7 +344,9 @@ def rollback(config: ChurnguardConfig, *, actor: str | None = None) -> HistoryEn
     if str(registered.aliases.get(CHALLENGER)) == str(demoted):
         client.delete_registered_model_alias(name, CHALLENGER)
     _set_tags(client, name, demoted, _decision_tags("rolled_back", reason, at, by))
-    _set_tags(client, name, int(restored.version), {"gate.restored_at": at.isoformat()})
+    _set_tags(
+        client, name, int(restored.version), {"gate.restored_at": at.isoformat(timespec="seconds")}
+    )
     entry = HistoryEntry(
         action="rollback",
         model_name=name,
@@ -369,7 +376,7 @@ def list_versions(config: ChurnguardConfig) -> list[VersionSummary]:
     aliases: dict[int, list[str]] = {}
     for alias, number in registered.aliases.items():
         aliases.setdefault(int(number), []).append(alias)
-    quoted = registered.name.replace("'", "\\'")
+    quote = "'" if '"' in name else '"'  # MLflow's filter grammar has no escapes
     summaries = [
         VersionSummary(
             version=int(item.version),
@@ -379,7 +386,7 @@ def list_versions(config: ChurnguardConfig) -> list[VersionSummary]:
             roc_auc=_tagged_metrics(item).get("roc_auc"),
             gate_decision=item.tags.get(DECISION_TAG),
         )
-        for item in client.search_model_versions(f"name = '{quoted}'")
+        for item in client.search_model_versions(f"name = {quote}{name}{quote}")
     ]
     return sorted(summaries, key=lambda summary: summary.version, reverse=True)
 
