@@ -194,7 +194,12 @@ def test_unreachable_url_pipeline_falls_back_to_synthetic(
 ) -> None:
     monkeypatch.setenv("CHURNGUARD_DATA_DOWNLOAD", '{"retries": 0, "timeout_seconds": 2}')
     code, out, err = run_cli(
-        capsys, "pipeline", "--data-only", "--source", "http://127.0.0.1:9/telco.csv", "--offline-fallback"
+        capsys,
+        "pipeline",
+        "--data-only",
+        "--source",
+        "http://127.0.0.1:9/telco.csv",
+        "--offline-fallback",
     )
     assert code == 0, err
     assert "OFFLINE: USING SYNTHETIC DATA" in err

@@ -87,7 +87,7 @@ def other_processed_frame() -> pd.DataFrame:
 @pytest.fixture
 def feature_config() -> FeatureConfig:
     """The default feature settings."""
-    return FeatureConfig()
+    return FeatureConfig(exclude=())
 
 
 @pytest.fixture

@@ -178,3 +178,18 @@ def test_engineered_feature_frame_without_id_or_target_holds_only_features(
     assert frame.shape == (len(processed_frame), _N_OUTPUT)
     assert ID_COLUMN not in frame.columns
     assert TARGET_COLUMN not in frame.columns
+
+
+def test_excluded_features_never_reach_the_model(processed_frame):
+    pipeline = build_feature_pipeline(FeatureConfig(exclude=("gender",)))
+    names = pipeline.fit(processed_frame).get_feature_names_out().tolist()
+    assert not [name for name in names if name.startswith("gender")]
+    swapped = processed_frame.assign(
+        gender=processed_frame["gender"].map({"Male": "Female", "Female": "Male"})
+    )
+    pd.testing.assert_frame_equal(pipeline.transform(processed_frame), pipeline.transform(swapped))
+
+
+def test_exclude_rejects_an_unknown_feature():
+    with pytest.raises(ValueError, match="features.exclude names unknown"):
+        FeatureConfig(exclude=("shoe_size",))

@@ -9,6 +9,8 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from churnguard.data.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+
 #: Default tenure bucket edges in months: 0-6, 6-12, 12-24, 24-48, 48-72 and 72+.
 DEFAULT_TENURE_BINS: Final = (0, 6, 12, 24, 48, 72)
 
@@ -72,6 +74,21 @@ class FeatureConfig(BaseModel):
     scale_numeric: bool = Field(
         default=True, description="Standardise continuous numeric features (StandardScaler)."
     )
+
+    exclude: tuple[str, ...] = Field(
+        default=("gender",),
+        description="Raw features the model must not use (protected attributes); engineered features are kept.",
+    )
+
+    @field_validator("exclude")
+    @classmethod
+    def _check_exclude(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = (*CATEGORICAL_FEATURES, *NUMERIC_FEATURES)
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            msg = f"features.exclude names unknown feature(s) {unknown}; choose from {list(known)}"
+            raise ValueError(msg)
+        return value
 
     @field_validator("tenure_bins")
     @classmethod

@@ -76,7 +76,10 @@ def build_feature_pipeline(config: FeatureConfig) -> Pipeline:
     Returns:
         ``Pipeline([("engineer", TelcoFeatureEngineer), ("encode", ColumnTransformer)])``.
     """
-    categories = [list(CATEGORIES[column]) for column in CATEGORICAL_FEATURES]
+    # Excluded features (protected attributes such as gender) never reach the model, so its
+    # predictions are invariant to them by construction.
+    one_hot_columns = [c for c in ONE_HOT_FEATURES if c not in config.exclude]
+    categories = [list(CATEGORIES[c]) for c in CATEGORICAL_FEATURES if c not in config.exclude]
     categories.append(list(tenure_bucket_labels(config.tenure_bins)))
     one_hot = OneHotEncoder(
         categories=categories,
@@ -88,9 +91,9 @@ def build_feature_pipeline(config: FeatureConfig) -> Pipeline:
     scaler = StandardScaler() if config.scale_numeric else "passthrough"
     encode = ColumnTransformer(
         [
-            ("categorical", one_hot, list(ONE_HOT_FEATURES)),
-            ("continuous", scaler, list(CONTINUOUS_FEATURES)),
-            ("flags", "passthrough", list(FLAG_FEATURES)),
+            ("categorical", one_hot, one_hot_columns),
+            ("continuous", scaler, [c for c in CONTINUOUS_FEATURES if c not in config.exclude]),
+            ("flags", "passthrough", [c for c in FLAG_FEATURES if c not in config.exclude]),
         ],
         remainder="drop",
         verbose_feature_names_out=False,
