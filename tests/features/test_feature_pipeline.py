@@ -191,5 +191,5 @@ def test_excluded_features_never_reach_the_model(processed_frame):
 
 
 def test_exclude_rejects_an_unknown_feature():
-    with pytest.raises(ValueError, match="features.exclude names unknown"):
+    with pytest.raises(ValueError, match=r"features\.exclude names unknown"):
         FeatureConfig(exclude=("shoe_size",))

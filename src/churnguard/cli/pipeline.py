@@ -23,6 +23,7 @@ from churnguard.config import ChurnguardConfig
 from churnguard.jobs.data import run_build_features, run_preprocess, run_validate
 from churnguard.jobs.training import run_evaluate, run_promote, run_train, run_tune
 from churnguard.logs import stage
+from churnguard.models.registry import PromotionDecision
 
 if TYPE_CHECKING:
     from churnguard.cli.app import AppState
@@ -59,13 +60,16 @@ def pipeline(
     jobs = DATA_JOBS | ({} if data_only else MODEL_JOBS)
     if not config.tuning.enabled:
         jobs.pop("tune", None)
+    results: dict[str, Any] = {}
     with stage_progress(["ingest", *jobs]) as starting:
         starting("ingest")
         ingest_with_fallback(config, offline_fallback)
         for name, job in jobs.items():
             starting(name)
             with stage(name):
-                job(config)
+                results[name] = job(config)
+    if isinstance(decision := results.get("promote"), PromotionDecision):
+        typer.echo(f"{'PROMOTED' if decision.promoted else 'REFUSED'}: {decision.reason}")
     typer.echo(f"pipeline finished: {' → '.join(['ingest', *jobs])}")
 
 
