@@ -24,7 +24,7 @@ export DO_NOT_TRACK := 1
 # DVC stages call `churnguard`; find it in the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install demo pipeline params test test-fast lint format typecheck requirements clean
+.PHONY: help install demo pipeline params mlflow-ui test test-fast lint format typecheck requirements clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,14 +39,20 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.installed ## Create .venv from the lock file (uv)
 
-demo: install ## Run the main job: the data pipeline end to end (offline: synthetic data, with a banner)
+demo: install ## Run the main job end to end: data → tune → train → evaluate → promote (offline: synthetic data, with a banner)
 	@source="$$($(CG) resolve-source --offline-fallback)"; \
 	  CHURNGUARD_DATA_SOURCE="$$source" $(MAKE) --no-print-directory pipeline
-	@cat reports/validation.txt
+	@head -n 2 reports/validation.txt
+	@$(BIN)/dvc metrics show
+	@$(BIN)/python -c 'import json; d = json.load(open("reports/promotion.json")); print(("PROMOTED: " if d["promoted"] else "REFUSED: ") + d["reason"])'
+	@$(CG) models list
 
-pipeline: install ## Run the DVC pipeline (dvc repro); CHURNGUARD_DATA_SOURCE picks the data
+pipeline: install ## Run the DVC pipeline (dvc repro): data stages, tune, train, evaluate, promote
 	$(CG) params --output params.yaml
 	$(BIN)/dvc repro
+
+mlflow-ui: install ## Browse runs, nested trials, plots and the registry of the embedded store
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 params: install ## Write the resolved configuration to params.yaml
 	$(CG) params --output params.yaml
@@ -73,5 +79,6 @@ requirements: install ## Export requirements.txt (runtime dependencies) from the
 
 clean: ## Remove the environment, caches and generated data
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache reports/coverage.xml .coverage
+	rm -rf mlflow.db mlruns optuna.db models/*.json reports/evaluation reports/*.json
 	find data/raw data/processed data/features -type f ! -name .gitkeep ! -name .gitignore -delete 2>/dev/null || true
 	rm -f reports/validation.*

@@ -22,6 +22,14 @@ OUTPUTS = (
     "data/features/reference_profile.json",
 )
 
+MODEL_OUTPUTS = (
+    "models/best_params.json",
+    "models/train_result.json",
+    "reports/metrics.json",
+    "reports/promotion.json",
+    "reports/evaluation/roc_curve.png",
+)
+
 pytestmark = pytest.mark.integration
 
 
@@ -33,6 +41,11 @@ def _run(repo: Path, *args: str) -> str:
         "CHURNGUARD_DATA_SOURCE": "synthetic",
         "CHURNGUARD_DATA_SYNTHETIC": '{"n_rows": 600, "seed": 3}',
         "CHURNGUARD_LOG_LEVEL": "WARNING",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        # Small budgets: this test is about DVC, not model quality.
+        "CHURNGUARD_TUNING": '{"n_trials": 2, "cv_folds": 2, "timeout_seconds": 60}',
+        "CHURNGUARD_MODEL": '{"cv_folds": 2, "calibration": "none", "lightgbm": {"n_estimators": 40}}',
+        "CHURNGUARD_GATE": '{"min_auc": 0.5}',
     }
     result = subprocess.run(
         args, cwd=repo, env=env, capture_output=True, text=True, check=False, timeout=600
@@ -68,7 +81,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_dvc_repro_builds_every_output(repo: Path) -> None:
-    for name in OUTPUTS:
+    for name in (*OUTPUTS, *MODEL_OUTPUTS):
         assert (repo / name).is_file(), name
     assert "n_rows: 600" in (repo / "params.yaml").read_text()
     assert (repo / "dvc.lock").is_file()
@@ -106,6 +119,13 @@ def test_changing_one_param_reruns_only_the_stages_that_read_it(repo: Path) -> N
         assert "Running stage 'build-features'" in output
         assert "Running stage 'ingest'" not in output
         assert "Running stage 'validate'" not in output
+        assert "Running stage 'train'" in output
     finally:
         params.write_text(original)
         _run(repo, "dvc", "repro")
+
+
+def test_dvc_metrics_show_reads_the_evaluation(repo: Path) -> None:
+    output = _run(repo, "dvc", "metrics", "show")
+    assert "roc_auc" in output
+    assert "reports/metrics.json" in output
