@@ -383,7 +383,7 @@ def list_versions(config: ChurnguardConfig) -> list[VersionSummary]:
             aliases=tuple(sorted(aliases.get(int(item.version), []))),
             run_id=item.run_id or "",
             created_at=datetime.fromtimestamp(item.creation_timestamp / 1000, tz=UTC),
-            roc_auc=_tagged_metrics(item).get("roc_auc"),
+            roc_auc=_tagged_metrics(item).get("test_roc_auc", _tagged_metrics(item).get("roc_auc")),
             gate_decision=item.tags.get(DECISION_TAG),
         )
         for item in client.search_model_versions(f"name = {quote}{name}{quote}")
