@@ -173,7 +173,9 @@ def test_a_failed_run_is_marked_failed_and_never_registered(
     assert not (model_project / "models" / "train_result.json").exists()
 
 
-def test_models_list_shows_the_test_roc_auc(model_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_models_list_shows_the_test_roc_auc(
+    model_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_cli(capsys, "pipeline")[0] == 0
     trained = json.loads((model_project / "models" / "train_result.json").read_text())
     code, out, _ = run_cli(capsys, "models", "list")

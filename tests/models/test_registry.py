@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from churnguard.config import ChurnguardConfig
 from churnguard.data.preprocess import SplitFrames
 from churnguard.data.schema import TARGET_COLUMN
-from churnguard.models import registry
+from churnguard.models import gate
 from churnguard.models.behaviour import CheckResult
 from churnguard.models.history import (
     HistoryAction,
@@ -228,7 +228,7 @@ def test_behaviour_failure_refuses_an_otherwise_good_challenger(
         limit=0.02,
         detail="swapping gender moves the churn probability by up to 0.3000",
     )
-    monkeypatch.setattr(registry, "behaviour_suite", lambda *_: [failing])
+    monkeypatch.setattr(gate, "behaviour_suite", lambda *_: [failing])
     _register(registry_config, registry_store, "good")
 
     decision = _promote(registry_config, registry_splits)

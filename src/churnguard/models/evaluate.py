@@ -1,6 +1,7 @@
-"""Evaluation of churn predictions: headline metrics, per-slice metrics, profit curve, report.
+"""Evaluation of churn predictions: headline metrics, profit curve and the evaluation report.
 
 Every function takes observed churn (0/1) and predicted churn probabilities; none fits anything.
+The per-slice metrics live in :mod:`churnguard.models.slices` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,17 +21,18 @@ from sklearn.metrics import (
     classification_report,
     confusion_matrix,
     log_loss,
-    precision_recall_fscore_support,
     roc_auc_score,
 )
 
-from churnguard.data.schema import CATEGORIES
-from churnguard.features.transformers import (
-    TENURE_BUCKET,
-    TelcoFeatureEngineer,
-    tenure_bucket_labels,
-)
+from churnguard.models._decisions import check_threshold, decisions, precision_recall_f1
 from churnguard.models.config import ThresholdConfig
+from churnguard.models.slices import (
+    SLICE_COLUMNS,
+    SLICE_NAMES,
+    SliceRow,
+    slice_metrics,
+    slice_rows,
+)
 from churnguard.models.threshold import (
     Labels,
     Scores,
@@ -52,42 +54,10 @@ METRIC_NAMES: Final = (
     "log_loss",
     "lift_top_decile",
 )
-#: The slices of :func:`slice_metrics`, in output order.
-SLICE_NAMES: Final = ("Contract", TENURE_BUCKET, "InternetService", "SeniorCitizen")
-SLICE_COLUMNS: Final = (
-    "slice",
-    "value",
-    "n",
-    "churn_rate",
-    "mean_proba",
-    "roc_auc",
-    "precision",
-    "recall",
-    "f1",
-)
 TARGET_NAMES: Final = ("stay", "churn")
 _TOP_SHARE: Final = 0.10
 #: The default thresholds of :func:`profit_curve`: 0.00, 0.01, ..., 1.00.
 PROFIT_CURVE_THRESHOLDS: Final[Scores] = np.round(np.linspace(0.0, 1.0, 101), 2)
-
-SliceRow = dict[str, str | int | float | None]
-
-
-def _check_threshold(threshold: float) -> float:
-    if not 0.0 <= threshold <= 1.0:  # also rejects NaN
-        raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
-    return float(threshold)
-
-
-def _decisions(proba: Scores, threshold: float) -> Labels:
-    return (proba >= threshold).astype(np.int64)
-
-
-def _precision_recall_f1(y: Labels, predicted: Labels) -> tuple[float, float, float]:
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y, predicted, labels=[1], average="binary", pos_label=1, zero_division=0.0
-    )
-    return float(precision), float(recall), float(f1)
 
 
 def _lift(y_true: Labels, proba: Scores, share: float = _TOP_SHARE) -> float:
@@ -125,8 +95,8 @@ def classification_metrics(
             or a threshold outside [0, 1].
     """
     y, scores = check_predictions(y_true, proba)
-    predicted = _decisions(scores, _check_threshold(threshold))
-    precision, recall, f1 = _precision_recall_f1(y, predicted)
+    predicted = decisions(scores, check_threshold(threshold))
+    precision, recall, f1 = precision_recall_f1(y, predicted)
     return {
         "accuracy": float(accuracy_score(y, predicted)),
         "precision": precision,
@@ -138,81 +108,6 @@ def classification_metrics(
         "log_loss": float(log_loss(y, scores, labels=[0, 1])),
         "lift_top_decile": _lift(y, scores),
     }
-
-
-def _slice_values(frame: pd.DataFrame, tenure_bins: Sequence[int]) -> dict[str, pd.Series]:
-    # The tenure bucket comes from the model's own feature code, so slices match the features.
-    engineered = TelcoFeatureEngineer(tenure_bins=tenure_bins).fit(frame).transform(frame)
-    return {name: engineered[name].astype("str") for name in SLICE_NAMES}
-
-
-def _value_order(name: str, present: pd.Series, tenure_bins: Sequence[int]) -> list[str]:
-    known: Sequence[str] = (
-        tenure_bucket_labels(tenure_bins) if name == TENURE_BUCKET else CATEGORIES.get(name, ())
-    )
-    seen = set(present.unique())
-    return [v for v in known if v in seen] + sorted(seen - set(known))
-
-
-def _slice_row(name: str, value: str, y: Labels, scores: Scores, threshold: float) -> SliceRow:
-    precision, recall, f1 = _precision_recall_f1(y, _decisions(scores, threshold))
-    both_classes = 0 < y.sum() < y.size
-    return {
-        "slice": name,
-        "value": value,
-        "n": int(y.size),
-        "churn_rate": float(y.mean()),
-        "mean_proba": float(scores.mean()),
-        "roc_auc": float(roc_auc_score(y, scores)) if both_classes else math.nan,
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-    }
-
-
-def _slice_rows(
-    frame: pd.DataFrame, y: Labels, scores: Scores, threshold: float, tenure_bins: Sequence[int]
-) -> list[SliceRow]:
-    if len(frame) != y.size:
-        raise ValueError(f"frame has {len(frame)} rows but there are {y.size} predictions")
-    rows: list[SliceRow] = []
-    for name, values in _slice_values(frame, tenure_bins).items():
-        column = values.to_numpy()
-        for value in _value_order(name, values, tenure_bins):
-            mask = column == value
-            rows.append(_slice_row(name, value, y[mask], scores[mask], threshold))
-    return rows
-
-
-def slice_metrics(
-    frame: pd.DataFrame,
-    y_true: ArrayLike,
-    proba: ArrayLike,
-    threshold: float,
-    tenure_bins: Sequence[int],
-) -> pd.DataFrame:
-    """Metrics per customer segment: Contract, tenure bucket, InternetService and SeniorCitizen.
-
-    Args:
-        frame: The processed customers the predictions are for (row ``i`` ↔ ``y_true[i]``).
-        y_true: Observed churn, 0 or 1.
-        proba: Predicted churn probabilities.
-        threshold: Decision threshold for precision, recall and F1.
-        tenure_bins: Tenure bucket edges, as in ``FeatureConfig.tenure_bins``.
-
-    Returns:
-        One row per slice value present, columns :data:`SLICE_COLUMNS`; ``value`` is text,
-        ``roc_auc`` is NaN when a slice holds one class only. Rows follow :data:`SLICE_NAMES`,
-        then the natural order of the values (schema order, bucket order, then alphabetical).
-
-    Raises:
-        ValueError: Invalid predictions, a threshold outside [0, 1], or a frame whose length
-            differs from the predictions'.
-        churnguard.features.transformers.FeatureInputError: The frame lacks feature columns.
-    """
-    y, scores = check_predictions(y_true, proba, require_both_classes=False)
-    rows = _slice_rows(frame, y, scores, _check_threshold(threshold), tenure_bins)
-    return pd.DataFrame(rows, columns=list(SLICE_COLUMNS))
 
 
 def profit_curve(
@@ -303,8 +198,8 @@ def evaluate_predictions(
         The JSON-serialisable report.
     """
     y, scores = check_predictions(y_true, proba)
-    threshold = _check_threshold(threshold)
-    predicted = _decisions(scores, threshold)
+    threshold = check_threshold(threshold)
+    predicted = decisions(scores, threshold)
     matrix = confusion_matrix(y, predicted, labels=[0, 1])
     names = list(TARGET_NAMES)
     report = classification_report(
@@ -316,7 +211,7 @@ def evaluate_predictions(
         n_rows=int(y.size),
         churn_rate=float(y.mean()),
         expected_profit=float(profit_at_thresholds(y, scores, [threshold], threshold_config)[0]),
-        slices=[_json_safe(row) for row in _slice_rows(frame, y, scores, threshold, tenure_bins)],
+        slices=[_json_safe(row) for row in slice_rows(frame, y, scores, threshold, tenure_bins)],
         confusion_matrix=[[int(count) for count in row] for row in matrix],
         classification_report=str(report),
     )

@@ -8,7 +8,6 @@ together.
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -31,7 +30,8 @@ from churnguard.config import ChurnguardConfig
 from churnguard.data.schema import TARGET_COLUMN
 from churnguard.errors import ConfigError, DataValidationError
 from churnguard.models.config import EstimatorName, SearchParam
-from churnguard.models.estimators import build_estimator, build_model_pipeline
+from churnguard.models.estimators import build_model_pipeline
+from churnguard.models.search_space import ParamValue, suggest_params, validate_search_space
 
 #: Where the study lives when neither the caller nor ``tuning.storage`` names a storage.
 DEFAULT_STORAGE = "sqlite:///optuna.db"
@@ -40,7 +40,6 @@ _CONNECT_ATTEMPTS = 3
 #: Errors of one trial's sampled values (an estimator rejecting them); the study carries on.
 _TRIAL_ERRORS: tuple[type[Exception], ...] = (ValueError, LightGBMError)
 
-ParamValue = str | int | float | bool | None
 Folds = list[tuple[NDArray[np.intp], NDArray[np.intp]]]
 FoldRecorder = Callable[[int, float, float], None]
 
@@ -58,60 +57,6 @@ class TuningResult(BaseModel):
     study_name: str
     storage: str
     duration_seconds: float
-
-
-def suggest_params(trial: optuna.Trial, space: Mapping[str, SearchParam]) -> dict[str, ParamValue]:
-    """Sample one value per dimension of ``space`` (int with step, float with log or step)."""
-    return {name: _suggest(trial, name, param) for name, param in space.items()}
-
-
-def _suggest(trial: optuna.Trial, name: str, param: SearchParam) -> ParamValue:
-    if param.type == "categorical":
-        return trial.suggest_categorical(name, param.choices or [])
-    low, high = float(param.low or 0), float(param.high or 0)  # SearchParam requires both
-    if param.type == "int":
-        step = int(param.step or 1)
-        return trial.suggest_int(name, int(low), int(high), step=step, log=param.log)
-    return trial.suggest_float(name, low, high, step=param.step, log=param.log)
-
-
-def validate_search_space(
-    space: Mapping[str, Mapping[str, SearchParam]], estimator_name: str
-) -> Mapping[str, SearchParam]:
-    """Return the search space of ``estimator_name`` after checking it can be searched.
-
-    Raises:
-        ConfigError: the estimator has no search space, searches a parameter it does not accept,
-            or has a dimension optuna cannot sample (fractional int bounds, ``log`` with ``step``).
-    """
-    estimator_space = space.get(estimator_name)
-    if not estimator_space:
-        msg = (
-            f"tuning.search_space.{estimator_name} is missing or empty: add the {estimator_name} "
-            "parameters to search in configs/model_config.yaml, or set tuning.enabled: false"
-        )
-        raise ConfigError(msg)
-    accepted = sorted(build_estimator(estimator_name, {}, seed=0).get_params())
-    for name, param in estimator_space.items():
-        where = f"tuning.search_space.{estimator_name}.{name}"
-        if name not in accepted:
-            close = difflib.get_close_matches(name, accepted, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"use one of {', '.join(accepted)}"
-            raise ConfigError(f"{where}: {estimator_name} has no parameter '{name}'; {hint}")
-        if problem := _dimension_problem(param):
-            raise ConfigError(f"{where}: {problem}")
-    return estimator_space
-
-
-def _dimension_problem(param: SearchParam) -> str | None:
-    numbers = [value for value in (param.low, param.high, param.step) if value is not None]
-    if param.step is not None and param.step <= 0:
-        return f"step must be > 0, got {param.step}"
-    if param.type == "int" and not all(float(value).is_integer() for value in numbers):
-        return f"an int parameter needs whole low, high and step, got {numbers}"
-    if param.log and param.step is not None and (param.type == "float" or param.step != 1):
-        return "log: true cannot be combined with a step; drop one of them"
-    return None
 
 
 def tune_hyperparameters(
