@@ -129,3 +129,10 @@ def test_dvc_metrics_show_reads_the_evaluation(repo: Path) -> None:
     output = _run(repo, "dvc", "metrics", "show")
     assert "roc_auc" in output
     assert "reports/metrics.json" in output
+
+
+def test_dvc_plots_show_renders_the_evaluation_plots(repo: Path) -> None:
+    _run(repo, "dvc", "plots", "show", "--out", "dvc_plots")
+    page = (repo / "dvc_plots" / "index.html").read_text()
+    assert "roc_curve.png" in page
+    assert "profit_curve.csv" in page

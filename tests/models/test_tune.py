@@ -576,3 +576,25 @@ def test_two_workers_tune_one_study_on_postgresql_in_parallel(
                 worker.wait()
         if study_name in optuna.get_all_study_names(storage=postgres_storage):
             optuna.delete_study(study_name=study_name, storage=postgres_storage)
+
+
+@pytest.mark.unit
+def test_a_fresh_study_starts_from_the_configured_params(
+    base_config: ChurnguardConfig, train: pd.DataFrame, storage: str
+) -> None:
+    config = _config(base_config, n_trials=2)
+    lightgbm = {
+        **config.model.lightgbm,
+        "n_estimators": 40,
+        "learning_rate": 0.05,
+        "num_leaves": 200,
+    }
+    config = config.model_copy(
+        update={"model": config.model.model_copy(update={"lightgbm": lightgbm})}
+    )
+    tune_hyperparameters(train, config, storage=storage, study_name="warm", log_to_mlflow=False)
+    first = optuna.load_study(study_name="warm", storage=storage).trials[0]
+    assert first.params["n_estimators"] == 40
+    assert first.params["learning_rate"] == 0.05
+    # A configured value outside the search space is left to the sampler.
+    assert 4 <= first.params["num_leaves"] <= 16

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 
 import optuna
 
+from churnguard.config import ChurnguardConfig
 from churnguard.errors import ConfigError
 from churnguard.models.config import SearchParam
-from churnguard.models.estimators import build_estimator
+from churnguard.models.estimators import build_estimator, estimator_params
 
 ParamValue = str | int | float | bool | None
 
@@ -73,4 +74,26 @@ def _dimension_problem(param: SearchParam) -> str | None:
     return None
 
 
-__all__ = ["ParamValue", "suggest_params", "validate_search_space"]
+def configured_start(
+    config: ChurnguardConfig, space: Mapping[str, SearchParam]
+) -> dict[str, ParamValue]:
+    """The configured values of the searched params that lie inside the search space."""
+    configured = estimator_params(config.model)
+    start: dict[str, ParamValue] = {}
+    for name, param in space.items():
+        value = configured.get(name)
+        if param.type == "categorical":
+            inside = param.choices is not None and value in param.choices
+        else:
+            inside = (
+                isinstance(value, int | float)
+                and param.low is not None
+                and param.high is not None
+                and param.low <= value <= param.high
+            )
+        if inside:
+            start[name] = value
+    return start
+
+
+__all__ = ["ParamValue", "configured_start", "suggest_params", "validate_search_space"]

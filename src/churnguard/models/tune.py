@@ -31,7 +31,12 @@ from churnguard.data.schema import TARGET_COLUMN
 from churnguard.errors import ConfigError, DataValidationError
 from churnguard.models.config import EstimatorName, SearchParam
 from churnguard.models.estimators import build_model_pipeline
-from churnguard.models.search_space import ParamValue, suggest_params, validate_search_space
+from churnguard.models.search_space import (
+    ParamValue,
+    configured_start,
+    suggest_params,
+    validate_search_space,
+)
 
 #: Where the study lives when neither the caller nor ``tuning.storage`` names a storage.
 DEFAULT_STORAGE = "sqlite:///optuna.db"
@@ -114,6 +119,10 @@ def tune_hyperparameters(
             # samples of the trials already in it; a fresh study keeps tuning.sampler_seed.
             seed = tuning.sampler_seed + len(study.get_trials(deepcopy=False))
             study.sampler = optuna.samplers.TPESampler(seed=seed)
+            if not study.get_trials(deepcopy=False):
+                # Warm start: the configured params are the first trial, so tuning only moves
+                # away from them when cross-validation says something is better.
+                study.enqueue_trial(configured_start(config, space))
             study.optimize(
                 objective,
                 n_trials=tuning.n_trials if n_trials is None else n_trials,
