@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from churnguard.config import ChurnguardConfig, load_config
@@ -14,6 +15,8 @@ from churnguard.data.synthetic import generate_customers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA_ENV = "CHURNGUARD_REAL_DATA"
+POSTGRES_URL_ENV = "CHURNGUARD_TEST_POSTGRES_URL"
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +79,25 @@ def real_data_path() -> Path:
             f"{REAL_DATA_ENV}={value} does not exist: real-data tests need the IBM Telco CSV"
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The URL of a reachable PostgreSQL; skipped (failed on CI) when there is none.
+
+    Session scoped, so it reads the variable before the per-test CHURNGUARD_* clean-up.
+    """
+    url = os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL)
+    engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+        reason = f"PostgreSQL at {shown} is not reachable ({type(exc).__name__}): start it or point {POSTGRES_URL_ENV} at one"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI must provide a database")
+        pytest.skip(reason)
+    finally:
+        engine.dispose()
+    return url

@@ -6,7 +6,6 @@ database is the local PostgreSQL named by CHURNGUARD_TEST_POSTGRES_URL.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import uuid
@@ -21,9 +20,6 @@ import pytest
 import sqlalchemy as sa
 
 from churnguard.data.synthetic import generate_customers
-
-POSTGRES_URL_ENV = "CHURNGUARD_TEST_POSTGRES_URL"
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @dataclass(frozen=True)
@@ -130,28 +126,6 @@ def sql_customers() -> pd.DataFrame:
     if not frame["TotalCharges"].eq(" ").any():
         pytest.fail("the synthetic sample has no blank TotalCharges; pick another seed")
     return frame
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """The URL of a reachable PostgreSQL; skipped (failed on CI) when there is none."""
-    url = os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL)
-    engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as exc:
-        shown = sa.make_url(url).render_as_string(hide_password=True)
-        reason = (
-            f"PostgreSQL at {shown} is not reachable ({type(exc).__name__}): "
-            f"start it or point {POSTGRES_URL_ENV} at one"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}: CI must provide a database")
-        pytest.skip(reason)
-    finally:
-        engine.dispose()
-    return url
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,6 @@ import mlflow
 import optuna
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 from mlflow import MlflowClient
 from optuna.distributions import (
     BaseDistribution,
@@ -42,8 +40,6 @@ from churnguard.models.tune import (
 )
 
 CONFIG_PATH = Path(__file__).resolve().parents[2] / "configs" / "config.yaml"
-POSTGRES_URL_ENV = "CHURNGUARD_TEST_POSTGRES_URL"
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 #: Small enough for well under a second per trial on 700 training rows with 3 folds.
 TINY_LIGHTGBM_SPACE: dict[str, dict[str, Any]] = {
     "n_estimators": {"type": "int", "low": 20, "high": 60, "step": 10},
@@ -180,25 +176,9 @@ def mlflow_experiment(
 
 
 @pytest.fixture(scope="session")
-def tuning_postgres_url() -> str:
-    """A reachable PostgreSQL URL; skipped (failed on CI) when there is none.
-
-    Session scoped, so it reads the variable before the per-test CHURNGUARD_* clean-up.
-    """
-    url = os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL)
-    engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as exc:
-        shown = sa.make_url(url).render_as_string(hide_password=True)
-        reason = f"PostgreSQL at {shown} is not reachable ({type(exc).__name__}): start it or set {POSTGRES_URL_ENV}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}: CI must provide a database")
-        pytest.skip(reason)
-    finally:
-        engine.dispose()
-    return url
+def tuning_postgres_url(postgres_url: str) -> str:
+    """The shared PostgreSQL of the test suite (see tests/conftest.py)."""
+    return postgres_url
 
 
 @pytest.fixture
