@@ -169,3 +169,14 @@ def test_the_blend_rejects_a_weight_outside_zero_to_one(splits: SplitFrames) -> 
         build_model_pipeline(config.features, config.model, {"weight": 1.5}).fit(
             splits.train, splits.train["Churn"]
         )
+
+
+@pytest.mark.parametrize("estimator", ["lightgbm", "logistic", "blend"])
+@pytest.mark.parametrize("calibration", ["none", "sigmoid", "isotonic"])
+def test_every_estimator_and_calibration_serializes_within_the_allow_list(
+    splits: SplitFrames, estimator: str, calibration: str
+) -> None:
+    from churnguard.models.serialization import check_trusted
+
+    fitted = fit_model(splits.train, _config(estimator=estimator, calibration=calibration))
+    check_trusted(fitted.model)

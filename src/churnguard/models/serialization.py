@@ -25,6 +25,7 @@ TRUSTED_TYPES: Final = (
     "lightgbm.basic.Booster",
     "lightgbm.sklearn.LGBMClassifier",
     "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
 )
 
 

@@ -55,12 +55,12 @@ def _folds(n_splits: int, seed: int) -> StratifiedKFold:
     return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
 
 
-def _calibrated(base: Any, method: Calibration, seed: int) -> Any:
+def _calibrated(base: Any, method: Calibration) -> Any:
     if method == "none":
         return clone(base)
-    return CalibratedClassifierCV(
-        clone(base), method=method, cv=_folds(_CALIBRATION_FOLDS, seed), ensemble=False
-    )
+    # An integer cv (unshuffled stratified folds, deterministic) keeps the fitted model free of
+    # splitter objects, so it serializes within the skops allow-list.
+    return CalibratedClassifierCV(clone(base), method=method, cv=_CALIBRATION_FOLDS, ensemble=False)
 
 
 def _oof(model: Any, x: pd.DataFrame, y: pd.Series, folds: StratifiedKFold) -> np.ndarray:
@@ -89,12 +89,12 @@ def fit_model(
         if config.model.calibration == "auto"
         else (config.model.calibration,)
     )
-    oof = {method: _oof(_calibrated(base, method, seed), train, y, folds) for method in methods}
+    oof = {method: _oof(_calibrated(base, method), train, y, folds) for method in methods}
     brier: dict[str, float] = {m: float(brier_score_loss(y, proba)) for m, proba in oof.items()}
     # Calibrate only when it strictly improves the out-of-fold Brier score.
     chosen = min(methods, key=lambda m: (brier[m], m != "none"))
     threshold = choose_threshold(y.to_numpy(), oof[chosen], config.threshold)
-    model = _calibrated(base, chosen, seed).fit(train, y)
+    model = _calibrated(base, chosen).fit(train, y)
     return FittedModel(
         model=model,
         estimator=config.model.estimator,
