@@ -8,18 +8,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from churnguard.jobs.training import (
-    run_evaluate,
-    run_list,
-    run_promote,
-    run_rollback,
-    run_train,
-    run_tune,
-)
 from churnguard.logs import stage
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from churnguard.cli.app import AppState
+
+
+def _jobs() -> ModuleType:
+    """The training jobs, imported on use.
+
+    MLflow, Optuna and LightGBM take seconds to import; other commands and ``--help`` skip that.
+    """
+    from churnguard.jobs import training
+
+    return training
+
 
 models_app = typer.Typer(help="Inspect the registered model versions.", no_args_is_help=True)
 
@@ -51,7 +56,7 @@ def tune(
     Trials are nested MLflow runs; the best params go to models/best_params.json for `train`.
     """
     with stage("tune"):
-        result = run_tune(_state(ctx).config(), trials, storage, study)
+        result = _jobs().run_tune(_state(ctx).config(), trials, storage, study)
     typer.echo(
         f"best CV ROC-AUC {result.best_value:.4f} after {result.n_trials} trials "
         f"({result.n_pruned} pruned) in study '{result.study_name}'"
@@ -61,7 +66,7 @@ def tune(
 def train(ctx: typer.Context) -> None:
     """Train the configured model, log it to MLflow and register it as the challenger."""
     with stage("train"):
-        result = run_train(_state(ctx).config())
+        result = _jobs().run_train(_state(ctx).config())
     auc = result.metrics.get("test_roc_auc", float("nan"))
     typer.echo(
         f"trained {result.estimator} (calibration {result.calibration}, threshold {result.threshold:.2f}): "
@@ -77,7 +82,7 @@ def evaluate(
 ) -> None:
     """Evaluate a model on the test split: metrics, slices, profit curve and plots in reports/."""
     with stage("evaluate"):
-        report = run_evaluate(_state(ctx).config(), model_uri)
+        report = _jobs().run_evaluate(_state(ctx).config(), model_uri)
     shown = ", ".join(f"{k}={v:.4f}" for k, v in report.metrics.items())
     typer.echo(f"test metrics at threshold {report.threshold:.2f}: {shown}")
 
@@ -85,7 +90,7 @@ def evaluate(
 def promote(ctx: typer.Context) -> None:
     """Promote the challenger to champion if it passes the quality gate (always recorded)."""
     with stage("promote"):
-        decision = run_promote(_state(ctx).config())
+        decision = _jobs().run_promote(_state(ctx).config())
     verdict = "PROMOTED" if decision.promoted else "REFUSED"
     typer.echo(f"{verdict}: {decision.reason}")
 
@@ -93,7 +98,7 @@ def promote(ctx: typer.Context) -> None:
 def rollback(ctx: typer.Context) -> None:
     """Put the previous champion back (recorded in the audit history)."""
     with stage("rollback"):
-        entry = run_rollback(_state(ctx).config())
+        entry = _jobs().run_rollback(_state(ctx).config())
     typer.echo(
         f"rolled back: version {entry.version} is champion again (was {entry.previous_champion})"
     )
@@ -102,7 +107,7 @@ def rollback(ctx: typer.Context) -> None:
 @models_app.command("list")
 def list_models(ctx: typer.Context) -> None:
     """List registered versions with their aliases, test ROC-AUC and gate decision."""
-    versions = run_list(_state(ctx).config())
+    versions = _jobs().run_list(_state(ctx).config())
     table = Table("version", "aliases", "test ROC-AUC", "gate", "run id", "created")
     for item in versions:
         auc = "" if item.roc_auc is None else f"{item.roc_auc:.4f}"

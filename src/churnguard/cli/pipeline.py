@@ -21,9 +21,7 @@ from churnguard.cli.data import (
 from churnguard.cli.progress import stage_progress
 from churnguard.config import ChurnguardConfig
 from churnguard.jobs.data import run_build_features, run_preprocess, run_validate
-from churnguard.jobs.training import run_evaluate, run_promote, run_train, run_tune
 from churnguard.logs import stage
-from churnguard.models.registry import PromotionDecision
 
 if TYPE_CHECKING:
     from churnguard.cli.app import AppState
@@ -33,12 +31,18 @@ DATA_JOBS: dict[str, Callable[[ChurnguardConfig], Any]] = {
     "preprocess": run_preprocess,
     "build-features": run_build_features,
 }
-MODEL_JOBS: dict[str, Callable[[ChurnguardConfig], Any]] = {
-    "tune": run_tune,
-    "train": run_train,
-    "evaluate": run_evaluate,
-    "promote": run_promote,
-}
+
+
+def _model_jobs() -> dict[str, Callable[[ChurnguardConfig], Any]]:
+    # Imported on use: MLflow and Optuna take seconds to import; --data-only does not need them.
+    from churnguard.jobs import training
+
+    return {
+        "tune": training.run_tune,
+        "train": training.run_train,
+        "evaluate": training.run_evaluate,
+        "promote": training.run_promote,
+    }
 
 
 def pipeline(
@@ -57,7 +61,7 @@ def pipeline(
     """Run every stage in order: ingest → validate → preprocess → build-features → tune → train → evaluate → promote."""
     state: AppState = ctx.obj
     config = with_source_options(state.config(), source, query, table, sha256, rows, seed)
-    jobs = DATA_JOBS | ({} if data_only else MODEL_JOBS)
+    jobs = DATA_JOBS | ({} if data_only else _model_jobs())
     if not config.tuning.enabled:
         jobs.pop("tune", None)
     results: dict[str, Any] = {}
@@ -68,7 +72,7 @@ def pipeline(
             starting(name)
             with stage(name):
                 results[name] = job(config)
-    if isinstance(decision := results.get("promote"), PromotionDecision):
+    if (decision := results.get("promote")) is not None:
         typer.echo(f"{'PROMOTED' if decision.promoted else 'REFUSED'}: {decision.reason}")
     typer.echo(f"pipeline finished: {' → '.join(['ingest', *jobs])}")
 
