@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from churnguard.api.config import ServingConfig
 from churnguard.data.config import DataSourceConfig, SplitConfig, ValidationConfig
 from churnguard.errors import ConfigError
 from churnguard.features.config import FeatureConfig
@@ -84,6 +85,7 @@ class ChurnguardConfig(_EnvOverYaml):
     threshold: ThresholdConfig = ThresholdConfig()
     gate: GateConfig = GateConfig()
     registry: RegistryConfig = RegistryConfig()
+    serving: ServingConfig = ServingConfig()
 
 
 class LoggingConfig(_EnvOverYaml):

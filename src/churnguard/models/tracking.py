@@ -8,6 +8,7 @@ retries.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -122,12 +124,10 @@ class LoadedModel:
     model_uri: str
 
 
-def log_model(model: Any, input_example: pd.DataFrame, metadata: dict[str, Any]) -> ModelInfo:
-    """Log ``model`` to the active run (skops, signature, input example, pinned requirements).
-
-    ``metadata`` (threshold, calibration, data hash, ...) is stored in the MLmodel file, so it
-    travels with the model to the registry and to serving.
-    """
+def _model_arguments(
+    model: Any, input_example: pd.DataFrame, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """What every churnguard model is saved with: skops, signature, example, pinned requirements."""
     check_trusted(model)
     example = input_example.head(5)
     with warnings.catch_warnings():
@@ -140,26 +140,49 @@ def log_model(model: Any, input_example: pd.DataFrame, metadata: dict[str, Any])
     requirements = [
         f"{name}=={value}" for name, value in package_versions().items() if name != "churnguard"
     ]
-    package_dir = Path(__file__).resolve().parents[1]
+    return {
+        "serialization_format": mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+        "skops_trusted_types": list(TRUSTED_TYPES),
+        "signature": signature,
+        "input_example": example,
+        "pip_requirements": requirements,
+        "code_paths": [str(Path(__file__).resolve().parents[1])],
+        "pyfunc_predict_fn": "predict_proba",
+        "metadata": metadata,
+    }
+
+
+@contextlib.contextmanager
+def _quiet_type_hint_warning() -> Iterator[None]:
     with warnings.catch_warnings():
         # MLflow inspects the classifier's type hints (``X: Any``) although an explicit signature
-        # is given; the signature above is what validates inputs.
+        # is given; the signature is what validates inputs.
         warnings.filterwarnings(
             "ignore", message=".*Any type hint is inferred as AnyType", category=UserWarning
         )
-        info: ModelInfo = mlflow.sklearn.log_model(
-            model,
-            name=_MODEL_NAME,
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
-            skops_trusted_types=list(TRUSTED_TYPES),
-            signature=signature,
-            input_example=example,
-            pip_requirements=requirements,
-            code_paths=[str(package_dir)],
-            pyfunc_predict_fn="predict_proba",
-            metadata=metadata,
-        )
+        yield
+
+
+def log_model(model: Any, input_example: pd.DataFrame, metadata: dict[str, Any]) -> ModelInfo:
+    """Log ``model`` to the active run (skops, signature, input example, pinned requirements).
+
+    ``metadata`` (threshold, calibration, data hash, ...) is stored in the MLmodel file, so it
+    travels with the model to the registry and to serving.
+    """
+    arguments = _model_arguments(model, input_example, metadata)
+    with _quiet_type_hint_warning():
+        info: ModelInfo = mlflow.sklearn.log_model(model, name=_MODEL_NAME, **arguments)
     return info
+
+
+def save_bundle(
+    model: Any, input_example: pd.DataFrame, metadata: dict[str, Any], path: Path
+) -> Path:
+    """Save ``model`` as a local MLflow model folder (a bundle served without a tracking server)."""
+    arguments = _model_arguments(model, input_example, metadata)
+    with _quiet_type_hint_warning():
+        mlflow.sklearn.save_model(model, str(path), **arguments)
+    return path
 
 
 def load_model(model_uri: str) -> LoadedModel:
@@ -184,4 +207,5 @@ __all__ = [
     "log_model",
     "package_versions",
     "provenance_tags",
+    "save_bundle",
 ]

@@ -1,0 +1,167 @@
+"""Request and response bodies of the prediction API.
+
+Every Telco field is typed: categorical fields are enums of their allowed values, numbers have
+ranges, unknown fields are rejected and NaN/Infinity are refused, so a bad request is a 422 that
+names the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
+
+YesNo = Literal["No", "Yes"]
+AddOn = Literal["No", "No internet service", "Yes"]
+
+EXAMPLE_CUSTOMER: dict[str, Any] = {
+    "customerID": "7590-VHVEG",
+    "gender": "Female",
+    "SeniorCitizen": 0,
+    "Partner": "Yes",
+    "Dependents": "No",
+    "tenure": 1,
+    "PhoneService": "No",
+    "MultipleLines": "No phone service",
+    "InternetService": "DSL",
+    "OnlineSecurity": "No",
+    "OnlineBackup": "Yes",
+    "DeviceProtection": "No",
+    "TechSupport": "No",
+    "StreamingTV": "No",
+    "StreamingMovies": "No",
+    "Contract": "Month-to-month",
+    "PaperlessBilling": "Yes",
+    "PaymentMethod": "Electronic check",
+    "MonthlyCharges": 29.85,
+    "TotalCharges": 29.85,
+}
+
+
+def _examples(example: dict[str, Any]) -> JsonDict:
+    return {"examples": [example]}
+
+
+class CustomerRecord(BaseModel):
+    """One customer, with every field of the Telco layout (the target excepted)."""
+
+    model_config = ConfigDict(
+        extra="forbid", allow_inf_nan=False, json_schema_extra=_examples(EXAMPLE_CUSTOMER)
+    )
+
+    customerID: str | None = Field(default=None, min_length=1, max_length=64)
+    gender: Literal["Female", "Male"]
+    SeniorCitizen: Literal[0, 1]
+    Partner: YesNo
+    Dependents: YesNo
+    tenure: Annotated[int, Field(ge=0, le=120)]
+    PhoneService: YesNo
+    MultipleLines: Literal["No", "No phone service", "Yes"]
+    InternetService: Literal["DSL", "Fiber optic", "No"]
+    OnlineSecurity: AddOn
+    OnlineBackup: AddOn
+    DeviceProtection: AddOn
+    TechSupport: AddOn
+    StreamingTV: AddOn
+    StreamingMovies: AddOn
+    Contract: Literal["Month-to-month", "One year", "Two year"]
+    PaperlessBilling: YesNo
+    PaymentMethod: Literal[
+        "Bank transfer (automatic)", "Credit card (automatic)", "Electronic check", "Mailed check"
+    ]
+    MonthlyCharges: Annotated[float, Field(ge=0, le=500)]
+    TotalCharges: Annotated[float, Field(ge=0, le=60_000)]
+
+
+class BatchRequest(BaseModel):
+    """Several customers to score in one call (order is kept)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=_examples({"records": [EXAMPLE_CUSTOMER]})
+    )
+
+    records: Annotated[list[CustomerRecord], Field(min_length=1)]
+
+
+class ReasonOut(BaseModel):
+    """One field's contribution to the churn log-odds (positive raises the risk)."""
+
+    field: str
+    value: str | int | float
+    contribution: float
+
+
+class PredictionOut(BaseModel):
+    """The prediction for one customer."""
+
+    customerID: str | None
+    churn_probability: float
+    churn: bool
+    risk_band: Literal["low", "medium", "high"]
+    reasons: list[ReasonOut] | None = None
+
+
+class PredictionResponse(PredictionOut):
+    """``POST /predict``: the prediction plus the model and request it came from."""
+
+    threshold: float
+    model_version: str
+    request_id: str
+
+
+class BatchResponse(BaseModel):
+    """``POST /predict/batch``: one prediction per record, in order."""
+
+    predictions: list[PredictionOut]
+    threshold: float
+    model_version: str
+    request_id: str
+
+
+class ExplanationResponse(BaseModel):
+    """``POST /explain``: every field's contribution, largest first."""
+
+    customerID: str | None
+    churn_probability: float
+    base_value: float
+    contributions: list[ReasonOut]
+    model_version: str
+    request_id: str
+
+
+class ModelInfoOut(BaseModel):
+    """``GET /model``: the model being served."""
+
+    name: str | None
+    version: str | None
+    alias: str | None
+    model_uri: str
+    run_id: str | None
+    data_sha256: str | None
+    estimator: str | None
+    calibration: str | None
+    threshold: float
+    metrics: dict[str, float]
+    loaded_at: str
+
+
+class HealthOut(BaseModel):
+    """Liveness or readiness."""
+
+    status: Literal["ok", "ready", "not_ready"]
+    reason: str | None = None
+
+
+__all__ = [
+    "EXAMPLE_CUSTOMER",
+    "BatchRequest",
+    "BatchResponse",
+    "CustomerRecord",
+    "ExplanationResponse",
+    "HealthOut",
+    "ModelInfoOut",
+    "PredictionOut",
+    "PredictionResponse",
+    "ReasonOut",
+]

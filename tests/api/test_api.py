@@ -1,0 +1,176 @@
+"""The prediction API through FastAPI's TestClient, serving a local model bundle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from scipy.special import logit
+
+from churnguard.api.app import create_app
+from churnguard.api.schemas import EXAMPLE_CUSTOMER, CustomerRecord
+from churnguard.api.state import records_frame
+from churnguard.config import ChurnguardConfig, load_config
+from churnguard.data.preprocess import preprocess_data
+from churnguard.data.schema import CATEGORIES, FEATURE_COLUMNS
+from churnguard.data.synthetic import generate_customers
+from churnguard.models.estimators import build_model_pipeline
+from churnguard.models.tracking import save_bundle
+
+pytestmark = pytest.mark.unit
+CONFIG = load_config(Path(__file__).resolve().parents[2] / "configs" / "config.yaml", use_env=False)
+
+
+def _config(model_uri: str, **serving: object) -> ChurnguardConfig:
+    return CONFIG.model_copy(
+        update={"serving": CONFIG.serving.model_copy(update={"model_uri": model_uri, **serving})}
+    )
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    splits = preprocess_data(generate_customers(1500, seed=41))
+    model = build_model_pipeline(CONFIG.features, CONFIG.model, {"lightgbm__n_estimators": 40})
+    model.fit(splits.train, splits.train["Churn"])
+    path = tmp_path_factory.mktemp("bundle") / "model"
+    metadata = {
+        "threshold": 0.4,
+        "estimator": "blend",
+        "calibration": "none",
+        "data_sha256": "ab" * 32,
+    }
+    save_bundle(model, splits.train[list(FEATURE_COLUMNS)], metadata, path)
+    return path, model
+
+
+@pytest.fixture(scope="module")
+def client(bundle: tuple[Path, object]) -> Iterator[TestClient]:
+    with TestClient(create_app(_config(str(bundle[0]), max_batch=50))) as test_client:
+        yield test_client
+
+
+def test_api_enums_match_the_data_contract() -> None:
+    properties = CustomerRecord.model_json_schema()["properties"]
+    for column, values in CATEGORIES.items():
+        assert tuple(properties[column]["enum"]) == values, column
+
+
+def test_health_and_readiness_with_a_model(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok", "reason": None}
+    assert client.get("/ready").json()["status"] == "ready"
+
+
+def test_model_endpoint_describes_the_bundle(
+    client: TestClient, bundle: tuple[Path, object]
+) -> None:
+    info = client.get("/model").json()
+    assert info["threshold"] == 0.4
+    assert info["data_sha256"] == "ab" * 32
+    assert info["model_uri"] == str(bundle[0])
+
+
+def test_predict_matches_the_model_and_echoes_the_request_id(
+    client: TestClient, bundle: tuple[Path, object]
+) -> None:
+    response = client.post("/predict", json=EXAMPLE_CUSTOMER, headers={"X-Request-ID": "req-42"})
+    assert response.status_code == 200
+    body = response.json()
+    assert response.headers["X-Request-ID"] == "req-42"
+    assert body["request_id"] == "req-42"
+    frame = records_frame([CustomerRecord.model_validate(EXAMPLE_CUSTOMER)])
+    expected = bundle[1].predict_proba(frame[list(FEATURE_COLUMNS)])[:, 1][0]  # type: ignore[attr-defined]
+    assert body["churn_probability"] == pytest.approx(expected, abs=1e-12)
+    assert body["churn"] == (body["churn_probability"] >= 0.4)
+    assert body["reasons"] is None
+
+
+def test_predict_with_explain_adds_the_top_reasons(client: TestClient) -> None:
+    body = client.post("/predict?explain=true", json=EXAMPLE_CUSTOMER).json()
+    assert len(body["reasons"]) == CONFIG.serving.explain_top_k
+    sizes = [abs(r["contribution"]) for r in body["reasons"]]
+    assert sizes == sorted(sizes, reverse=True)
+    assert all(r["value"] == EXAMPLE_CUSTOMER[r["field"]] for r in body["reasons"])
+
+
+def test_explain_returns_exact_contributions(
+    client: TestClient, bundle: tuple[Path, object]
+) -> None:
+    body = client.post("/explain", json=EXAMPLE_CUSTOMER).json()
+    assert {c["field"] for c in body["contributions"]} == set(FEATURE_COLUMNS)
+    total = body["base_value"] + sum(c["contribution"] for c in body["contributions"])
+    assert total == pytest.approx(float(logit(body["churn_probability"])), abs=1e-9)
+
+
+def test_batch_keeps_order_and_matches_single_predictions(client: TestClient) -> None:
+    second = EXAMPLE_CUSTOMER | {
+        "customerID": "0002-BBBBB",
+        "Contract": "Two year",
+        "tenure": 60,
+        "TotalCharges": 1800.0,
+    }
+    batch = client.post("/predict/batch", json={"records": [EXAMPLE_CUSTOMER, second]}).json()
+    assert [p["customerID"] for p in batch["predictions"]] == ["7590-VHVEG", "0002-BBBBB"]
+    single = client.post("/predict", json=second).json()
+    assert batch["predictions"][1]["churn_probability"] == pytest.approx(
+        single["churn_probability"], abs=1e-12
+    )
+    assert (
+        batch["predictions"][1]["churn_probability"] < batch["predictions"][0]["churn_probability"]
+    )
+
+
+def test_oversized_batch_is_refused_with_the_limit(client: TestClient) -> None:
+    response = client.post("/predict/batch", json={"records": [EXAMPLE_CUSTOMER] * 51})
+    assert response.status_code == 413
+    assert "at most 50" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"Contract": "Weekly"}, "Contract"),
+        ({"tenure": -1}, "tenure"),
+        ({"MonthlyCharges": "cheap"}, "MonthlyCharges"),
+        ({"Region": "north"}, "Region"),
+        ({"SeniorCitizen": 2}, "SeniorCitizen"),
+    ],
+)
+def test_bad_records_are_422_naming_the_field(
+    client: TestClient, change: dict[str, object], field: str
+) -> None:
+    response = client.post("/predict", json=EXAMPLE_CUSTOMER | change)
+    assert response.status_code == 422
+    assert field in str(response.json()["detail"])
+
+
+def test_missing_field_and_empty_batch_are_422(client: TestClient) -> None:
+    missing = {k: v for k, v in EXAMPLE_CUSTOMER.items() if k != "tenure"}
+    assert client.post("/predict", json=missing).status_code == 422
+    assert client.post("/predict/batch", json={"records": []}).status_code == 422
+
+
+def test_malformed_json_is_a_client_error(client: TestClient) -> None:
+    response = client.post(
+        "/predict", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+def test_without_a_model_the_service_is_alive_but_not_ready(tmp_path: Path) -> None:
+    with TestClient(create_app(_config(str(tmp_path / "missing")))) as test_client:
+        assert test_client.get("/health").status_code == 200
+        ready = test_client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["status"] == "not_ready"
+        assert ready.json()["reason"]
+        assert test_client.post("/predict", json=EXAMPLE_CUSTOMER).status_code == 503
+
+
+def test_openapi_documents_every_route_with_examples(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert {"/health", "/ready", "/model", "/predict", "/predict/batch", "/explain"} <= set(
+        schema["paths"]
+    )
+    assert schema["components"]["schemas"]["CustomerRecord"]["examples"]
