@@ -10,7 +10,7 @@ unknown keys, in the file or the environment, are errors.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -50,6 +50,9 @@ class PathsConfig(BaseModel):
 class _EnvOverYaml(BaseSettings):
     """Settings whose YAML values (passed as init values) are overridden by the environment."""
 
+    #: Whether ``CHURNGUARD_*`` variables count (DVC stages read the resolved file alone).
+    _use_env: ClassVar[bool] = True
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -60,7 +63,7 @@ class _EnvOverYaml(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Environment variables win over the YAML file (passed as init values)."""
-        return (env_settings, init_settings)
+        return (env_settings, init_settings) if cls._use_env else (init_settings,)
 
 
 class ChurnguardConfig(_EnvOverYaml):
@@ -101,17 +104,7 @@ class LoggingConfig(_EnvOverYaml):
 class _FileOnlyConfig(ChurnguardConfig):
     """The same configuration, read from the file alone (environment ignored)."""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Only the YAML values count."""
-        return (init_settings,)
+    _use_env: ClassVar[bool] = False
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from churnguard.data.report import ValidationReport, format_report
 from churnguard.data.sources import ProgressCallback
 from churnguard.data.validate import validate_data
 from churnguard.errors import DataValidationError, PipelineStateError
-from churnguard.features import build_feature_pipeline, build_reference_profile
+from churnguard.features import build_reference_profile, engineered_feature_frame
 from churnguard.io import atomic_paths, sha256_file, write_frame
 
 logger = logging.getLogger(__name__)
@@ -154,9 +154,7 @@ def load_split(config: ChurnguardConfig, name: str) -> pd.DataFrame:
 def run_build_features(config: ChurnguardConfig) -> Path:
     """Fit the feature pipeline on the train split; write its output and the reference profile."""
     train = load_split(config, "train")
-    pipeline = build_feature_pipeline(config.features)
-    features = pipeline.fit_transform(train, train["Churn"])
-    frame = pd.DataFrame(features, columns=pipeline.get_feature_names_out())
+    frame = engineered_feature_frame(train, config.features)
     profile = build_reference_profile(train, config.features)
     out = config.paths.features_dir
     with atomic_paths(out / TRAIN_FEATURES, out / REFERENCE_PROFILE) as (features_tmp, profile_tmp):
