@@ -34,7 +34,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python "$(PYTHON)"
+	$(UV) sync --frozen --all-extras --python "$(PYTHON)"
 	@touch $@
 
 install: $(VENV)/.installed ## Create .venv from the lock file (uv)
@@ -75,7 +75,7 @@ typecheck: install ## mypy --strict on src
 	$(BIN)/mypy src
 
 requirements: install ## Export requirements.txt (runtime dependencies) from the lock
-	$(UV) export --frozen --no-dev --no-emit-project --quiet --output-file requirements.txt
+	$(UV) export --frozen --all-extras --no-dev --no-emit-project --quiet --output-file requirements.txt
 
 clean: ## Remove the environment, caches and generated data
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache reports/coverage.xml .coverage
