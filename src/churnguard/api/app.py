@@ -2,48 +2,93 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
 
 from churnguard import __version__
-from churnguard.api.routes import health, model, predict
-from churnguard.api.state import try_load
+from churnguard.api.metrics import create_metrics
+from churnguard.api.middleware import REQUEST_ID_HEADER, ServiceMiddleware
+from churnguard.api.routes import admin, feedback, health, metrics, model, predict, v2
+from churnguard.api.security import resolve_api_key
+from churnguard.api.state import ModelSlot, try_load
+from churnguard.api.store import FeedbackStore, StoreUnavailableError
 from churnguard.config import ChurnguardConfig
 
-REQUEST_ID_HEADER = "X-Request-ID"
+logger = logging.getLogger(__name__)
+
+_DESCRIPTION = """Churn probability, decision and explanations for telecom customers.
+
+* `/predict`, `/predict/batch`, `/explain`: score and explain customers (typed records).
+* `/feedback`, `/admin/reload`: need the `X-API-Key` header; disabled until a key is configured.
+* `/health`, `/ready`, `/metrics`, and the Open Inference Protocol (KServe V2) under `/v2`.
+"""
 
 
 def create_app(config: ChurnguardConfig) -> FastAPI:
-    """Build the prediction service for ``config`` (nothing is loaded until startup)."""
+    """Build the prediction service for ``config`` (the model loads at startup).
+
+    Raises:
+        ConfigError: the API key file is configured but unreadable.
+    """
+    service_metrics = create_metrics()
+    slot = ModelSlot()
+    store = FeedbackStore(config.serving.store_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.model = try_load(config.serving, config.mlflow)
+        slot.holder = await run_in_threadpool(try_load, config.serving, config.mlflow)
+        if slot.holder.served is not None:
+            service_metrics.model_loaded.set(1)
+            service_metrics.model_load_seconds.set(slot.holder.served.load_seconds)
+            service_metrics.model_loaded_at.set(time.time())
+        try:
+            await run_in_threadpool(store.create)
+        except StoreUnavailableError as exc:
+            logger.warning("feedback store unavailable at startup", extra={"reason": str(exc)})
         yield
+        store.close()
 
     app = FastAPI(
         title="churnguard",
         version=__version__,
-        description="Churn probability, decision and explanations for telecom customers.",
+        description=_DESCRIPTION,
         lifespan=lifespan,
     )
-    app.state.serving = config.serving
-
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        request.state.request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers[REQUEST_ID_HEADER] = request.state.request_id
-        return response
-
-    for router in (health.router, model.router, predict.router):
+    app.state.config = config
+    app.state.slot = slot
+    app.state.store = store
+    app.state.metrics = service_metrics
+    app.state.api_key = resolve_api_key(config.serving)
+    for router in (
+        health.router,
+        model.router,
+        predict.router,
+        feedback.router,
+        admin.router,
+        metrics.router,
+        v2.router,
+    ):
         app.include_router(router)
+    if config.serving.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(config.serving.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER],
+        )
+    app.add_middleware(
+        ServiceMiddleware,
+        metrics=service_metrics,
+        max_body_bytes=config.serving.max_body_bytes,
+        customer_id_logging=config.serving.log_customer_id,
+    )
     return app
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class ServingConfig(BaseModel):
-    """Which model to serve and how much work one request may ask for."""
+    """Which model to serve, how much one request may ask for, and who may administer it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -18,6 +19,19 @@ class ServingConfig(BaseModel):
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     max_batch: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     explain_top_k: Annotated[int, Field(ge=1, le=19)] = 3
+    #: Larger request bodies are refused with 413 before they are read.
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
+    #: Key for ``/admin/*`` and ``/feedback`` (``X-API-Key``). Never written to params.yaml;
+    #: set ``CHURNGUARD_SERVING_API_KEY`` or point ``api_key_file`` at a secret file. Without
+    #: either, those routes are disabled (403).
+    api_key: Annotated[SecretStr | None, Field(exclude=True)] = None
+    api_key_file: Path | None = None
+    #: Browser origins allowed to call the API; none by default (CORS off).
+    cors_origins: tuple[str, ...] = ()
+    #: How access logs show customerID: a sha256 prefix, as sent, or not at all.
+    log_customer_id: Literal["hashed", "plain", "omit"] = "hashed"
+    #: SQLAlchemy URL of the serving store (feedback labels); sqlite file by default.
+    store_url: str = "sqlite:///serving.db"
 
 
 __all__ = ["ServingConfig"]

@@ -7,14 +7,20 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from churnguard.api.config import ServingConfig
-from churnguard.api.state import ModelHolder, ServedModel
+from churnguard.api.metrics import ServiceMetrics
+from churnguard.api.state import ModelSlot, ServedModel
+from churnguard.api.store import FeedbackStore
+from churnguard.config import ChurnguardConfig
 
 
 def _served_model(request: Request) -> ServedModel:
-    holder: ModelHolder = request.app.state.model
+    # One read of the slot: the request keeps this model even if a reload swaps it meanwhile.
+    holder = request.app.state.slot.holder
     if holder.served is None:
         raise HTTPException(status_code=503, detail=f"no model is loaded: {holder.reason}")
-    return holder.served
+    request.state.model_version = holder.served.version
+    served: ServedModel = holder.served
+    return served
 
 
 def _request_id(request: Request) -> str:
@@ -23,12 +29,36 @@ def _request_id(request: Request) -> str:
 
 
 def _serving(request: Request) -> ServingConfig:
-    config: ServingConfig = request.app.state.serving
+    config: ServingConfig = request.app.state.config.serving
     return config
+
+
+def _config(request: Request) -> ChurnguardConfig:
+    config: ChurnguardConfig = request.app.state.config
+    return config
+
+
+def _metrics(request: Request) -> ServiceMetrics:
+    metrics: ServiceMetrics = request.app.state.metrics
+    return metrics
+
+
+def _slot(request: Request) -> ModelSlot:
+    slot: ModelSlot = request.app.state.slot
+    return slot
+
+
+def _store(request: Request) -> FeedbackStore:
+    store: FeedbackStore = request.app.state.store
+    return store
 
 
 Served = Annotated[ServedModel, Depends(_served_model)]
 RequestId = Annotated[str, Depends(_request_id)]
 Serving = Annotated[ServingConfig, Depends(_serving)]
+Config = Annotated[ChurnguardConfig, Depends(_config)]
+Metrics = Annotated[ServiceMetrics, Depends(_metrics)]
+Slot = Annotated[ModelSlot, Depends(_slot)]
+Store = Annotated[FeedbackStore, Depends(_store)]
 
-__all__ = ["RequestId", "Served", "Serving"]
+__all__ = ["Config", "Metrics", "RequestId", "Served", "Serving", "Slot", "Store"]

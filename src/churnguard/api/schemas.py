@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
 YesNo = Literal["No", "Yes"]
@@ -139,11 +139,63 @@ class ModelInfoOut(BaseModel):
     model_uri: str
     run_id: str | None
     data_sha256: str | None
+    model_sha256: str | None
     estimator: str | None
     calibration: str | None
     threshold: float
     metrics: dict[str, float]
     loaded_at: str
+
+
+class FeedbackItem(BaseModel):
+    """The observed outcome for an earlier prediction, found by request id or customerID."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=_examples(
+            {"request_id": "req-42", "customerID": "7590-VHVEG", "churn": True}
+        ),
+    )
+
+    request_id: str | None = Field(default=None, min_length=1, max_length=128)
+    customerID: str | None = Field(default=None, min_length=1, max_length=64)
+    churn: bool
+    observed_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _identified(self) -> FeedbackItem:
+        if self.request_id is None and self.customerID is None:
+            msg = "give request_id or customerID (or both) so the label can be joined to its prediction"
+            raise ValueError(msg)
+        return self
+
+
+class FeedbackRequest(BaseModel):
+    """``POST /feedback``: ground-truth churn labels."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=_examples({"labels": [{"request_id": "req-42", "churn": True}]}),
+    )
+
+    labels: Annotated[list[FeedbackItem], Field(min_length=1, max_length=100_000)]
+
+
+class FeedbackResponse(BaseModel):
+    """How many labels were stored."""
+
+    accepted: int
+    request_id: str
+
+
+class ReloadResponse(BaseModel):
+    """``POST /admin/reload``: the model served before and after."""
+
+    reloaded: bool
+    previous_version: str | None
+    version: str | None
+    reason: str | None = None
+    request_id: str
 
 
 class HealthOut(BaseModel):
@@ -159,9 +211,13 @@ __all__ = [
     "BatchResponse",
     "CustomerRecord",
     "ExplanationResponse",
+    "FeedbackItem",
+    "FeedbackRequest",
+    "FeedbackResponse",
     "HealthOut",
     "ModelInfoOut",
     "PredictionOut",
     "PredictionResponse",
     "ReasonOut",
+    "ReloadResponse",
 ]

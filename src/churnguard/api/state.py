@@ -1,21 +1,30 @@
-"""Loading the served model: from the registry alias or a local bundle, warmed up once."""
+"""Loading the served model: from the registry alias or a local bundle, verified and warmed up.
+
+The app holds a :class:`ModelHolder`; a reload builds a complete new holder and swaps the
+reference in one assignment, so a request that already picked its model finishes on it.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from churnguard.api.config import ServingConfig
 from churnguard.api.schemas import EXAMPLE_CUSTOMER, CustomerRecord, ModelInfoOut
 from churnguard.data.schema import CATEGORIES, FEATURE_COLUMNS, FLOAT_COLUMNS, INTEGER_COLUMNS
 from churnguard.errors import ChurnguardError
+from churnguard.models.bundle import ModelRecord, parse_alias_uri, read_manifest, registry_record
 from churnguard.models.config import MlflowConfig
+from churnguard.models.fastpath import UnsupportedModelError
 from churnguard.models.predict import ChurnScorer
+from churnguard.models.serialization import ModelLoadError
 from churnguard.models.tracking import configure_mlflow, load_model
 
 logger = logging.getLogger(__name__)
@@ -27,9 +36,15 @@ class ServedModel:
 
     scorer: ChurnScorer
     info: ModelInfoOut
+    load_seconds: float
+
+    @property
+    def version(self) -> str:
+        """The registered version, or ``bundle`` for an unregistered model folder."""
+        return self.info.version or "bundle"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelHolder:
     """The model slot of the app: a served model, or why there is none."""
 
@@ -49,49 +64,53 @@ def records_frame(records: list[CustomerRecord]) -> pd.DataFrame:
     return frame[["customerID", *FEATURE_COLUMNS]]
 
 
-def _registry_details(
-    model_uri: str,
-) -> tuple[str | None, str | None, str | None, str | None, dict[str, float]]:
-    if not model_uri.startswith("models:/") or "@" not in model_uri:
-        return None, None, None, None, {}
-    name, alias = model_uri.removeprefix("models:/").split("@", 1)
-    version = MlflowClient().get_model_version_by_alias(name, alias)
-    metrics = {
-        k.removeprefix("metric."): float(v)
-        for k, v in version.tags.items()
-        if k.startswith("metric.")
-    }
-    return name, str(version.version), alias, version.run_id, metrics
+def _resolve(serving: ServingConfig, tracking: MlflowConfig) -> tuple[str, ModelRecord | None]:
+    """The URI to download (a registry alias pinned to its version) and its record."""
+    alias = parse_alias_uri(serving.model_uri)
+    if alias is not None:
+        configure_mlflow(tracking)
+        record = registry_record(*alias)
+        return f"models:/{record.name}/{record.version}", record
+    if serving.model_uri.startswith(("models:/", "runs:/")):
+        configure_mlflow(tracking)
+        return serving.model_uri, None
+    return serving.model_uri, read_manifest(Path(serving.model_uri))
 
 
 def load_served_model(serving: ServingConfig, tracking: MlflowConfig) -> ServedModel:
-    """Load, warm up and describe the configured model.
+    """Load, verify, compile, warm up and describe the configured model.
 
     Raises:
         ChurnguardError: the registry is unreachable or the model cannot be loaded safely.
         MlflowException: the alias or model does not exist.
     """
-    if serving.model_uri.startswith("models:/"):
-        configure_mlflow(tracking)
-    loaded = load_model(serving.model_uri)
+    started = time.perf_counter()
+    uri, record = _resolve(serving, tracking)
+    loaded = load_model(uri, expected_sha256=record.model_sha256 if record else None)
     threshold = float(loaded.metadata.get("threshold", 0.5))
-    scorer = ChurnScorer(loaded.model, threshold)
-    scorer.score(records_frame([CustomerRecord.model_validate(EXAMPLE_CUSTOMER)]))  # warm-up
-    name, version, alias, run_id, metrics = _registry_details(serving.model_uri)
+    try:
+        scorer = ChurnScorer(loaded.model, threshold, loaded.metadata.get("linear_background"))
+    except (UnsupportedModelError, ValueError) as exc:
+        msg = f"{serving.model_uri} is not a churnguard model this service can serve: {exc}"
+        raise ModelLoadError(msg) from exc
+    example = CustomerRecord.model_validate(EXAMPLE_CUSTOMER).model_dump()
+    scorer.record_probability(example)  # warm-up: first calls allocate LightGBM buffers
+    scorer.record_contributions(example)
     info = ModelInfoOut(
-        name=name,
-        version=version,
-        alias=alias,
+        name=record.name if record else None,
+        version=record.version if record else None,
+        alias=record.alias if record else None,
         model_uri=serving.model_uri,
-        run_id=run_id,
+        run_id=record.run_id if record else None,
         data_sha256=loaded.metadata.get("data_sha256"),
+        model_sha256=loaded.model_sha256,
         estimator=loaded.metadata.get("estimator"),
         calibration=loaded.metadata.get("calibration"),
         threshold=threshold,
-        metrics=metrics,
+        metrics=record.metrics if record else {},
         loaded_at=datetime.now(UTC).isoformat(),
     )
-    return ServedModel(scorer=scorer, info=info)
+    return ServedModel(scorer=scorer, info=info, load_seconds=time.perf_counter() - started)
 
 
 def try_load(serving: ServingConfig, tracking: MlflowConfig) -> ModelHolder:
@@ -104,11 +123,43 @@ def try_load(serving: ServingConfig, tracking: MlflowConfig) -> ModelHolder:
         reason = str(exc)
     else:
         logger.info(
-            "model loaded", extra={"model_uri": serving.model_uri, "version": served.info.version}
+            "model loaded",
+            extra={"model_uri": serving.model_uri, "version": served.version},
         )
         return ModelHolder(served=served, reason=None)
     logger.warning("no model loaded", extra={"reason": reason})
     return ModelHolder(served=None, reason=reason)
 
 
-__all__ = ["ModelHolder", "ServedModel", "load_served_model", "records_frame", "try_load"]
+class ModelSlot:
+    """The app's current :class:`ModelHolder`, replaced atomically; one reload at a time."""
+
+    def __init__(self, holder: ModelHolder | None = None) -> None:
+        self.holder = holder or ModelHolder()
+        self._reloading = threading.Lock()
+
+    def reload(
+        self, serving: ServingConfig, tracking: MlflowConfig
+    ) -> tuple[ModelHolder, ModelHolder]:
+        """Load the configured model again; swap it in only if it loads.
+
+        Returns:
+            ``(previous, attempted)``: ``attempted.served`` is ``None`` when the load failed, in
+            which case the previous model keeps serving.
+        """
+        with self._reloading:
+            previous = self.holder
+            attempted = try_load(serving, tracking)
+            if attempted.served is not None:
+                self.holder = attempted
+            return previous, attempted
+
+
+__all__ = [
+    "ModelHolder",
+    "ModelSlot",
+    "ServedModel",
+    "load_served_model",
+    "records_frame",
+    "try_load",
+]

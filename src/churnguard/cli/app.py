@@ -19,6 +19,7 @@ from churnguard import __version__
 from churnguard.cli import data as data_commands
 from churnguard.cli import models as model_commands
 from churnguard.cli import pipeline as pipeline_command
+from churnguard.cli import serve as serve_commands
 from churnguard.config import (
     DEFAULT_CONFIG_PATH,
     ChurnguardConfig,
@@ -84,6 +85,7 @@ def version() -> None:
 data_commands.register(app)
 model_commands.register(app)
 pipeline_command.register(app)
+serve_commands.register(app)
 
 
 def _one_paragraph(message: str) -> str:

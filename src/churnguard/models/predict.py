@@ -8,15 +8,18 @@ calibration step, when present, is monotone and does not change their order or s
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from churnguard.data.schema import FEATURE_COLUMNS
 from churnguard.features.lineage import encoded_sources
-from churnguard.models.explain import contributions, unwrap_pipeline
+from churnguard.models.explain import unwrap_pipeline
+from churnguard.models.fastpath import CompiledModel
 
 RiskBand = Literal["low", "medium", "high"]
 
@@ -31,33 +34,56 @@ class Reason:
 
 
 class ChurnScorer:
-    """Score and explain processed customer records with a fitted model and its threshold.
+    """Score and explain customer records with a fitted model and its threshold.
+
+    Scoring runs on the model compiled to numpy (:class:`CompiledModel`): the same probabilities
+    as the scikit-learn pipeline, without its per-call overhead.
 
     Args:
         model: A fitted churnguard model (pipeline, possibly calibrated).
         threshold: Decision threshold; customers at or above it are predicted to churn.
+        background: Mean encoded training vector (model metadata ``linear_background``), the
+            reference point of linear attributions; without it, the mean of the scored rows.
     """
 
-    def __init__(self, model: Any, threshold: float) -> None:
+    def __init__(
+        self, model: Any, threshold: float, background: Sequence[float] | None = None
+    ) -> None:
         if not 0.0 < threshold < 1.0:
             msg = f"threshold must be within (0, 1), got {threshold}"
             raise ValueError(msg)
         self.model = model
         self.threshold = threshold
-        self._pipeline = unwrap_pipeline(model)
-        self._sources = encoded_sources(self._pipeline.named_steps["features"])
+        self.compiled = CompiledModel(model, background)
+        self._has_background = background is not None
+        sources = encoded_sources(unwrap_pipeline(model).named_steps["features"])
+        self.fields: tuple[str, ...] = FEATURE_COLUMNS
+        # (encoded column → field) sharing matrix: contributions @ matrix = per-field values.
+        self._to_fields = np.zeros((len(self.compiled.feature_names), len(FEATURE_COLUMNS)))
+        position = {field: j for j, field in enumerate(FEATURE_COLUMNS)}
+        for i, column in enumerate(self.compiled.feature_names):
+            for field in sources[column]:
+                self._to_fields[i, position[field]] = 1.0 / len(sources[column])
 
-    def churn_probability(self, frame: pd.DataFrame) -> np.ndarray:
+    def churn_probability(self, frame: pd.DataFrame) -> NDArray[np.float64]:
         """Churn probability per row of ``frame`` (processed feature columns)."""
-        return np.asarray(
-            self.model.predict_proba(frame[list(FEATURE_COLUMNS)])[:, 1], dtype=np.float64
-        )
+        return self.compiled.probability(self.compiled.encode_frame(frame[list(FEATURE_COLUMNS)]))
 
-    def risk_band(self, probability: np.ndarray) -> np.ndarray:
+    def record_probability(self, record: Mapping[str, Any]) -> float:
+        """Churn probability of one record (processed types): the single-record fast path."""
+        return float(self.compiled.probability(self.compiled.encode_record(record))[0])
+
+    def risk_band(self, probability: NDArray[np.float64]) -> NDArray[np.object_]:
         """``high`` at or above the threshold, ``medium`` above half of it, else ``low``."""
         bands = np.where(probability >= self.threshold, "high", "low").astype(object)
         bands[(probability < self.threshold) & (probability >= self.threshold / 2)] = "medium"
         return bands
+
+    def band(self, probability: float) -> RiskBand:
+        """The risk band of one probability."""
+        if probability >= self.threshold:
+            return "high"
+        return "medium" if probability >= self.threshold / 2 else "low"
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Probability, decision and risk band per row, in the order of ``frame``."""
@@ -71,21 +97,26 @@ class ChurnScorer:
             index=frame.index,
         )
 
-    def field_contributions(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    def _per_field(self, encoded: NDArray[np.float64]) -> tuple[NDArray[np.float64], Any]:
+        background = None if self._has_background else encoded.mean(axis=0)
+        values, base = self.compiled.contributions(encoded, background)
+        return values @ self._to_fields, base
+
+    def field_contributions(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, NDArray[np.float64]]:
         """Contributions per raw field (log-odds) and the base value, per row.
 
         Each encoded column's contribution goes to the field it encodes; an engineered feature
         built from several fields is shared equally among them. Rows sum to the log-odds of the
         uncalibrated pipeline minus the base value.
         """
-        encoded, base = contributions(self._pipeline, frame[list(FEATURE_COLUMNS)])
-        per_field = pd.DataFrame(0.0, index=frame.index, columns=list(FEATURE_COLUMNS))
-        for column in encoded.columns:
-            sources = self._sources[str(column)]
-            share = encoded[column].to_numpy() / len(sources)
-            for source in sources:
-                per_field[source] += share
-        return per_field, base
+        encoded = self.compiled.encode_frame(frame[list(FEATURE_COLUMNS)])
+        values, base = self._per_field(encoded)
+        return pd.DataFrame(values, index=frame.index, columns=list(FEATURE_COLUMNS)), base
+
+    def record_contributions(self, record: Mapping[str, Any]) -> tuple[dict[str, float], float]:
+        """Per-field contributions and the base value of one record (fast path)."""
+        values, base = self._per_field(self.compiled.encode_record(record))
+        return dict(zip(FEATURE_COLUMNS, values[0].tolist(), strict=True)), float(base[0])
 
     def top_reasons(self, frame: pd.DataFrame, k: int = 3) -> list[list[Reason]]:
         """The ``k`` fields that push each customer's churn risk the most (by |contribution|)."""

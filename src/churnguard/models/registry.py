@@ -44,8 +44,11 @@ from churnguard.models.history import (
     earlier_champion,
     read_history,
 )
+from churnguard.models.tracking import model_file_sha256
 
 METRIC_TAG_PREFIX: Final = "metric."
+#: Version tag holding the sha256 of the model file; serving refuses a file that differs.
+MODEL_SHA_TAG: Final = "model_sha256"
 
 
 class VersionSummary(BaseModel):
@@ -99,7 +102,11 @@ def register_challenger(
     """
     client, name = connect(config)
     managed_model(client, name, create=True)
-    tags = {"run_id": run_id, "data_sha256": data_sha256}
+    tags = {
+        "run_id": run_id,
+        "data_sha256": data_sha256,
+        MODEL_SHA_TAG: model_file_sha256(model_uri),
+    }
     tags |= {f"{METRIC_TAG_PREFIX}{key}": repr(float(value)) for key, value in metrics.items()}
     version = int(mlflow.register_model(model_uri, name, tags=tags).version)
     client.set_registered_model_alias(name, CHALLENGER, str(version))
@@ -193,6 +200,7 @@ __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "MANAGED_TAG",
+    "MODEL_SHA_TAG",
     "HistoryEntry",
     "PromotionDecision",
     "RegistryError",

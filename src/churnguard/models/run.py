@@ -27,6 +27,7 @@ from churnguard.io import write_text_atomic
 from churnguard.models import plots
 from churnguard.models.evaluate import EvaluationReport, evaluate_predictions, profit_curve
 from churnguard.models.explain import global_importance
+from churnguard.models.fastpath import encoded_mean
 from churnguard.models.tracking import configure_mlflow, log_model, provenance_tags
 from churnguard.models.train import FittedModel, fit_model
 
@@ -104,8 +105,10 @@ def _write_importance(fitted: FittedModel, frame: pd.DataFrame, out_dir: Path) -
     )
 
 
-def _metadata(fitted: FittedModel, data_sha256: str) -> dict[str, Any]:
+def _metadata(fitted: FittedModel, data_sha256: str, train: pd.DataFrame) -> dict[str, Any]:
     return {
+        # Reference point of the linear attributions served per record (mean training vector).
+        "linear_background": encoded_mean(fitted.model, train[list(FEATURE_COLUMNS)]),
         "threshold": fitted.threshold.threshold,
         "threshold_strategy": fitted.threshold.strategy,
         "calibration": fitted.calibration,
@@ -153,7 +156,9 @@ def train_and_log(
             mlflow.log_artifacts(str(out))
         mlflow.log_metrics(metrics)
         info = log_model(
-            fitted.model, splits.train[list(FEATURE_COLUMNS)], _metadata(fitted, data_sha256)
+            fitted.model,
+            splits.train[list(FEATURE_COLUMNS)],
+            _metadata(fitted, data_sha256, splits.train),
         )
     result = TrainResult(
         run_id=run.info.run_id,

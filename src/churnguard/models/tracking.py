@@ -30,8 +30,14 @@ from mlflow.models.model import ModelInfo
 
 from churnguard import __version__
 from churnguard.errors import ChurnguardError
+from churnguard.io import sha256_file
 from churnguard.models.config import MlflowConfig
-from churnguard.models.serialization import TRUSTED_TYPES, check_trusted, load_local_model
+from churnguard.models.serialization import (
+    TRUSTED_TYPES,
+    ModelLoadError,
+    check_trusted,
+    load_local_model,
+)
 
 #: Packages whose versions are tagged on every run and pinned in every logged model.
 _PINNED = ("scikit-learn", "lightgbm", "pandas", "numpy", "scipy", "skops", "pyarrow", "mlflow")
@@ -122,6 +128,7 @@ class LoadedModel:
     model: Any
     metadata: dict[str, Any]
     model_uri: str
+    model_sha256: str = ""
 
 
 def _model_arguments(
@@ -185,17 +192,49 @@ def save_bundle(
     return path
 
 
-def load_model(model_uri: str) -> LoadedModel:
-    """Download and load a churnguard model (``models:/name@alias``, ``runs:/…``, a path).
+def _model_file(model_dir: Path) -> Path:
+    flavor = (Model.load(str(model_dir)).flavors or {}).get("sklearn") or {}
+    return model_dir / str(flavor.get("pickled_model", "model.skops"))
 
-    Raises:
-        ModelLoadError: the model is not a safely loadable skops model.
-    """
+
+def model_file_sha256(model_uri: str) -> str:
+    """sha256 of the serialized model file behind ``model_uri`` (recorded at registration)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with tempfile.TemporaryDirectory(prefix="churnguard-model-") as tmp:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        return sha256_file(_model_file(local))
+
+
+def load_model(model_uri: str, expected_sha256: str | None = None) -> LoadedModel:
+    """Download and load a churnguard model (``models:/name@alias``, ``runs:/…``, a path).
+
+    Args:
+        model_uri: Where the model is.
+        expected_sha256: The model file's recorded hash; a file that differs is refused before
+            it is deserialized.
+
+    Raises:
+        ModelLoadError: the model is not a safely loadable skops model or its hash differs.
+    """
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with tempfile.TemporaryDirectory(prefix="churnguard-model-") as tmp:
+        # A local folder (a bundle) is read in place; anything else is downloaded first.
+        in_place = Path(model_uri)
+        local = (
+            in_place
+            if "://" not in model_uri and ":/" not in model_uri and in_place.is_dir()
+            else Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        )
+        file = _model_file(local)
+        digest = sha256_file(file) if file.is_file() else ""
+        if expected_sha256 is not None and digest != expected_sha256:
+            msg = f"refusing {model_uri}: its model file has sha256 {digest or 'missing'}, the registry records {expected_sha256}; the artifact was changed or corrupted: re-register the model"
+            raise ModelLoadError(msg)
         model = load_local_model(local)
         metadata = Model.load(str(local)).metadata or {}
-    return LoadedModel(model=model, metadata=dict(metadata), model_uri=model_uri)
+    return LoadedModel(
+        model=model, metadata=dict(metadata), model_uri=model_uri, model_sha256=digest
+    )
 
 
 __all__ = [
@@ -205,6 +244,7 @@ __all__ = [
     "configure_mlflow",
     "load_model",
     "log_model",
+    "model_file_sha256",
     "package_versions",
     "provenance_tags",
     "save_bundle",

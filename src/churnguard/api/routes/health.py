@@ -11,15 +11,15 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=HealthOut)
-def health() -> HealthOut:
+async def health() -> HealthOut:
     """Liveness: 200 while the process can answer."""
     return HealthOut(status="ok")
 
 
 @router.get("/ready", response_model=HealthOut, responses={503: {"model": HealthOut}})
-def ready(request: Request) -> HealthOut | JSONResponse:
+async def ready(request: Request) -> HealthOut | JSONResponse:
     """Readiness: 200 only with a loaded, warmed-up model; otherwise 503 and the reason."""
-    holder = request.app.state.model
+    holder = request.app.state.slot.holder
     if holder.served is None:
         body = HealthOut(status="not_ready", reason=holder.reason)
         return JSONResponse(status_code=503, content=body.model_dump())

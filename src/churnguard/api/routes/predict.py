@@ -1,10 +1,19 @@
-"""Predictions, batches and explanations."""
+"""Predictions, batches and explanations.
+
+Single records take the compiled fast path (no DataFrame, microseconds) and run on the event
+loop; batches are vectorised and run in the thread pool so they never block other requests.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Query
+from collections.abc import Sequence
+from typing import Any
 
-from churnguard.api.deps import RequestId, Served, Serving
+import numpy as np
+from fastapi import APIRouter, HTTPException, Query, Request
+
+from churnguard.api.deps import Metrics, RequestId, Served, Serving
+from churnguard.api.metrics import ServiceMetrics
 from churnguard.api.schemas import (
     BatchRequest,
     BatchResponse,
@@ -19,84 +28,116 @@ from churnguard.api.state import ServedModel, records_frame
 router = APIRouter(tags=["predict"])
 
 
-def _predictions(
-    served: ServedModel, records: list[CustomerRecord], top_k: int | None
-) -> list[PredictionOut]:
-    frame = records_frame(records)
-    table = served.scorer.score(frame)
-    reasons = served.scorer.top_reasons(frame, top_k) if top_k else [None] * len(frame)
-    rows = zip(
-        records,
-        table["churn_probability"].tolist(),
-        table["churn"].tolist(),
-        table["risk_band"].tolist(),
-        reasons,
-        strict=True,
-    )
-    return [
-        PredictionOut(
-            customerID=record.customerID,
-            churn_probability=probability,
-            churn=churn,
-            risk_band=band,
-            reasons=None if why is None else [ReasonOut(**vars(reason)) for reason in why],
-        )
-        for record, probability, churn, band, why in rows
-    ]
+def _record_metrics(
+    metrics: ServiceMetrics, version: str, probabilities: Sequence[float], threshold: float
+) -> None:
+    churned = sum(p >= threshold for p in probabilities)
+    if churned:
+        metrics.predictions.labels(version, "churn").inc(churned)
+    if len(probabilities) - churned:
+        metrics.predictions.labels(version, "stay").inc(len(probabilities) - churned)
+    histogram = metrics.probability.labels(version)
+    for probability in probabilities:
+        histogram.observe(probability)
+
+
+def _reasons(values: dict[str, Any], contributions: dict[str, float], k: int) -> list[ReasonOut]:
+    ordered = sorted(contributions.items(), key=lambda item: -abs(item[1]))[:k]
+    return [ReasonOut(field=f, value=values[f], contribution=c) for f, c in ordered]
+
+
+def _remember_ids(request: Request, records: Sequence[CustomerRecord]) -> None:
+    ids = [r.customerID for r in records[:10] if r.customerID is not None]
+    if ids:
+        request.state.customer_ids = ids
 
 
 @router.post("/predict", response_model=PredictionResponse)
-def predict(
+async def predict(
     record: CustomerRecord,
+    request: Request,
     served: Served,
     serving: Serving,
+    metrics: Metrics,
     request_id: RequestId,
     explain: bool = Query(
         default=False, description="Add the top reasons (field, value, contribution)."
     ),
 ) -> PredictionResponse:
     """Churn probability, decision at the model's threshold and risk band for one customer."""
-    (prediction,) = _predictions(served, [record], serving.explain_top_k if explain else None)
+    values = record.model_dump()
+    scorer = served.scorer
+    probability = scorer.record_probability(values)
+    reasons = None
+    if explain:
+        reasons = _reasons(values, scorer.record_contributions(values)[0], serving.explain_top_k)
+    _remember_ids(request, [record])
+    _record_metrics(metrics, served.version, [probability], scorer.threshold)
     return PredictionResponse(
-        **prediction.model_dump(),
-        threshold=served.scorer.threshold,
-        model_version=served.info.version or "bundle",
+        customerID=record.customerID,
+        churn_probability=probability,
+        churn=probability >= scorer.threshold,
+        risk_band=scorer.band(probability),
+        reasons=reasons,
+        threshold=scorer.threshold,
+        model_version=served.version,
         request_id=request_id,
     )
 
 
+def _batch_predictions(served: ServedModel, records: list[CustomerRecord]) -> list[PredictionOut]:
+    probability = served.scorer.churn_probability(records_frame(records))
+    bands = served.scorer.risk_band(probability)
+    churn = probability >= served.scorer.threshold
+    return [
+        PredictionOut(
+            customerID=record.customerID,
+            churn_probability=float(p),
+            churn=bool(c),
+            risk_band=band,
+        )
+        for record, p, c, band in zip(records, probability.tolist(), churn, bands, strict=True)
+    ]
+
+
 @router.post("/predict/batch", response_model=BatchResponse)
 def predict_batch(
-    body: BatchRequest, served: Served, serving: Serving, request_id: RequestId
+    body: BatchRequest,
+    request: Request,
+    served: Served,
+    serving: Serving,
+    metrics: Metrics,
+    request_id: RequestId,
 ) -> BatchResponse:
     """Predictions for up to ``serving.max_batch`` customers, in the order sent."""
     if len(body.records) > serving.max_batch:
         detail = f"{len(body.records)} records sent; at most {serving.max_batch} per batch: split the request"
         raise HTTPException(status_code=413, detail=detail)
+    predictions = _batch_predictions(served, body.records)
+    _remember_ids(request, body.records)
+    probabilities = np.fromiter((p.churn_probability for p in predictions), dtype=np.float64)
+    _record_metrics(metrics, served.version, probabilities.tolist(), served.scorer.threshold)
     return BatchResponse(
-        predictions=_predictions(served, body.records, None),
+        predictions=predictions,
         threshold=served.scorer.threshold,
-        model_version=served.info.version or "bundle",
+        model_version=served.version,
         request_id=request_id,
     )
 
 
 @router.post("/explain", response_model=ExplanationResponse)
-def explain(record: CustomerRecord, served: Served, request_id: RequestId) -> ExplanationResponse:
+async def explain(
+    record: CustomerRecord, request: Request, served: Served, request_id: RequestId
+) -> ExplanationResponse:
     """Every field's exact contribution to the churn log-odds, largest first."""
-    frame = records_frame([record])
-    per_field, base = served.scorer.field_contributions(frame)
-    row = per_field.iloc[0]
-    ordered = row.reindex(row.abs().sort_values(ascending=False).index)
     values = record.model_dump()
+    contributions, base = served.scorer.record_contributions(values)
+    _remember_ids(request, [record])
     return ExplanationResponse(
         customerID=record.customerID,
-        churn_probability=float(served.scorer.churn_probability(frame)[0]),
-        base_value=float(base[0]),
-        contributions=[
-            ReasonOut(field=str(f), value=values[str(f)], contribution=float(c))
-            for f, c in ordered.items()
-        ],
-        model_version=served.info.version or "bundle",
+        churn_probability=served.scorer.record_probability(values),
+        base_value=base,
+        contributions=_reasons(values, contributions, len(contributions)),
+        model_version=served.version,
         request_id=request_id,
     )
