@@ -6,48 +6,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bundles import app_config
 from fastapi.testclient import TestClient
 from scipy.special import logit
 
 from churnguard.api.app import create_app
 from churnguard.api.schemas import EXAMPLE_CUSTOMER, CustomerRecord
 from churnguard.api.state import records_frame
-from churnguard.config import ChurnguardConfig, load_config
-from churnguard.data.preprocess import preprocess_data
 from churnguard.data.schema import CATEGORIES, FEATURE_COLUMNS
-from churnguard.data.synthetic import generate_customers
-from churnguard.models.estimators import build_model_pipeline
-from churnguard.models.tracking import save_bundle
 
 pytestmark = pytest.mark.unit
-CONFIG = load_config(Path(__file__).resolve().parents[2] / "configs" / "config.yaml", use_env=False)
-
-
-def _config(model_uri: str, **serving: object) -> ChurnguardConfig:
-    return CONFIG.model_copy(
-        update={"serving": CONFIG.serving.model_copy(update={"model_uri": model_uri, **serving})}
-    )
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
-    splits = preprocess_data(generate_customers(1500, seed=41))
-    model = build_model_pipeline(CONFIG.features, CONFIG.model, {"lightgbm__n_estimators": 40})
-    model.fit(splits.train, splits.train["Churn"])
-    path = tmp_path_factory.mktemp("bundle") / "model"
-    metadata = {
-        "threshold": 0.4,
-        "estimator": "blend",
-        "calibration": "none",
-        "data_sha256": "ab" * 32,
-    }
-    save_bundle(model, splits.train[list(FEATURE_COLUMNS)], metadata, path)
-    return path, model
-
-
-@pytest.fixture(scope="module")
-def client(bundle: tuple[Path, object]) -> Iterator[TestClient]:
-    with TestClient(create_app(_config(str(bundle[0]), max_batch=50))) as test_client:
+def client(
+    bundle: tuple[Path, object], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    store = tmp_path_factory.mktemp("store") / "serving.db"
+    with TestClient(create_app(app_config(str(bundle[0]), store, max_batch=50))) as test_client:
         yield test_client
 
 
@@ -88,7 +64,7 @@ def test_predict_matches_the_model_and_echoes_the_request_id(
 
 def test_predict_with_explain_adds_the_top_reasons(client: TestClient) -> None:
     body = client.post("/predict?explain=true", json=EXAMPLE_CUSTOMER).json()
-    assert len(body["reasons"]) == CONFIG.serving.explain_top_k
+    assert len(body["reasons"]) == 3
     sizes = [abs(r["contribution"]) for r in body["reasons"]]
     assert sizes == sorted(sizes, reverse=True)
     assert all(r["value"] == EXAMPLE_CUSTOMER[r["field"]] for r in body["reasons"])
@@ -159,7 +135,8 @@ def test_malformed_json_is_a_client_error(client: TestClient) -> None:
 
 
 def test_without_a_model_the_service_is_alive_but_not_ready(tmp_path: Path) -> None:
-    with TestClient(create_app(_config(str(tmp_path / "missing")))) as test_client:
+    config = app_config(str(tmp_path / "missing"), tmp_path / "serving.db")
+    with TestClient(create_app(config)) as test_client:
         assert test_client.get("/health").status_code == 200
         ready = test_client.get("/ready")
         assert ready.status_code == 503

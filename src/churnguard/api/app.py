@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 
 from churnguard import __version__
+from churnguard.api.errors import validation_error
 from churnguard.api.metrics import create_metrics
 from churnguard.api.middleware import REQUEST_ID_HEADER, ServiceMiddleware
 from churnguard.api.routes import admin, feedback, health, metrics, model, predict, v2
@@ -60,6 +62,7 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
         description=_DESCRIPTION,
         lifespan=lifespan,
     )
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.state.config = config
     app.state.slot = slot
     app.state.store = store

@@ -237,7 +237,9 @@ def _calibrate(calibrator: Any, response: Matrix) -> Matrix:
     # The calibrators' own formulas without scikit-learn's per-call input checks (~100 µs).
     if isinstance(calibrator, IsotonicRegression) and calibrator.out_of_bounds == "clip":
         clipped = np.clip(response, calibrator.X_min_, calibrator.X_max_)
-        return np.interp(clipped, calibrator.X_thresholds_, calibrator.y_thresholds_)
+        return np.asarray(
+            np.interp(clipped, calibrator.X_thresholds_, calibrator.y_thresholds_), dtype=np.float64
+        )
     if hasattr(calibrator, "a_") and hasattr(calibrator, "b_"):  # _SigmoidCalibration
         return np.asarray(expit(-(calibrator.a_ * response + calibrator.b_)), dtype=np.float64)
     return np.asarray(calibrator.predict(response), dtype=np.float64)
@@ -266,7 +268,8 @@ def _classifier_parts(classifier: Any) -> tuple[float, _Linear | None, Any]:
 
 def encoded_mean(model: Any, frame: pd.DataFrame) -> list[float]:
     """Mean encoded feature vector of ``frame`` (the training data): the linear background."""
-    return CompiledModel(model).encode_frame(frame).mean(axis=0).tolist()
+    mean: list[float] = CompiledModel(model).encode_frame(frame).mean(axis=0).tolist()
+    return mean
 
 
 __all__ = ["CompiledModel", "UnsupportedModelError", "encoded_mean"]

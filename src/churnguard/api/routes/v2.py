@@ -174,8 +174,8 @@ def _records(body: InferenceRequest, max_batch: int) -> list[CustomerRecord] | s
             return f"input {tensor.name!r} is given twice"
         if tensor.name not in (*FEATURE_COLUMNS, ID_COLUMN):
             return f"unknown input {tensor.name!r}: inputs are the customer fields {', '.join(FEATURE_COLUMNS)}"
-        rows = tensor.shape[0]
-        if any(size != 1 for size in tensor.shape[1:]) or len(tensor.data) != rows:
+        size = tensor.shape[0]
+        if any(extra != 1 for extra in tensor.shape[1:]) or len(tensor.data) != size:
             return f"input {tensor.name!r} has shape {tensor.shape} but {len(tensor.data)} values: use shape [n] with n values"
         columns[tensor.name] = tensor.data
     if missing := [c for c in FEATURE_COLUMNS if c not in columns]:
