@@ -24,7 +24,7 @@ export DO_NOT_TRACK := 1
 # DVC stages call `churnguard`; find it in the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install demo pipeline params mlflow-ui test test-fast lint format typecheck requirements clean
+.PHONY: help install demo pipeline params serve export-model mlflow-ui test test-fast lint format typecheck requirements clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,10 +46,17 @@ demo: install ## Run the main job end to end: data → tune → train → evalua
 	@$(BIN)/dvc metrics show
 	@$(BIN)/python -c 'import json; d = json.load(open("reports/promotion.json")); print(("PROMOTED: " if d["promoted"] else "REFUSED: ") + d["reason"])'
 	@$(CG) models list
+	@$(BIN)/python scripts/demo_serving.py --records 3
 
 pipeline: install ## Run the DVC pipeline (dvc repro): data stages, tune, train, evaluate, promote
 	$(CG) params --output params.yaml
 	$(BIN)/dvc repro
+
+serve: install ## Serve the champion over HTTP in the foreground (uvicorn; Ctrl-C stops it)
+	$(CG) serve
+
+export-model: install ## Export the champion as a bundle in models/bundle (serves without MLflow)
+	$(CG) export --output models/bundle
 
 mlflow-ui: install ## Browse runs, nested trials, plots and the registry of the embedded store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
@@ -79,6 +86,6 @@ requirements: install ## Export requirements.txt (runtime dependencies) from the
 
 clean: ## Remove the environment, caches and generated data
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache reports/coverage.xml .coverage
-	rm -rf mlflow.db mlruns optuna.db models/*.json reports/evaluation reports/*.json
+	rm -rf mlflow.db mlruns optuna.db serving.db models/*.json models/bundle reports/evaluation reports/*.json
 	find data/raw data/processed data/features -type f ! -name .gitkeep ! -name .gitignore -delete 2>/dev/null || true
 	rm -f reports/validation.*
