@@ -147,7 +147,28 @@ def test_without_a_model_the_service_is_alive_but_not_ready(tmp_path: Path) -> N
 
 def test_openapi_documents_every_route_with_examples(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
-    assert {"/health", "/ready", "/model", "/predict", "/predict/batch", "/explain"} <= set(
-        schema["paths"]
-    )
-    assert schema["components"]["schemas"]["CustomerRecord"]["examples"]
+    assert {
+        "/health",
+        "/ready",
+        "/model",
+        "/predict",
+        "/predict/batch",
+        "/explain",
+        "/feedback",
+        "/admin/reload",
+        "/metrics",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/churnguard",
+        "/v2/models/churnguard/infer",
+    } <= set(schema["paths"])
+    components = schema["components"]["schemas"]
+    bodies = [
+        op["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+        for ops in schema["paths"].values()
+        for op in ops.values()
+        if "requestBody" in op
+    ]
+    assert len(bodies) == 5
+    for name in bodies:  # every request body has an example in /docs
+        assert components[name]["examples"], name
