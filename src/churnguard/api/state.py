@@ -68,11 +68,11 @@ def _resolve(serving: ServingConfig, tracking: MlflowConfig) -> tuple[str, Model
     """The URI to download (a registry alias pinned to its version) and its record."""
     alias = parse_alias_uri(serving.model_uri)
     if alias is not None:
-        configure_mlflow(tracking)
+        configure_mlflow(tracking, experiment=False)
         record = registry_record(*alias)
         return f"models:/{record.name}/{record.version}", record
     if serving.model_uri.startswith(("models:/", "runs:/")):
-        configure_mlflow(tracking)
+        configure_mlflow(tracking, experiment=False)
         return serving.model_uri, None
     return serving.model_uri, read_manifest(Path(serving.model_uri))
 

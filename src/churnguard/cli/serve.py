@@ -82,7 +82,7 @@ def export(
 
     config = _state(ctx).config()
     with stage("export"):
-        configure_mlflow(config.mlflow)
+        configure_mlflow(config.mlflow, experiment=False)
         record = export_bundle(model_uri, output)
     typer.echo(
         f"exported {record.name} version {record.version} ({model_uri}) to {output}; "

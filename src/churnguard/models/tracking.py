@@ -62,11 +62,13 @@ def _probe_server(uri: str) -> None:
         raise TrackingUnavailableError(msg) from exc
 
 
-def configure_mlflow(config: MlflowConfig) -> str:
+def configure_mlflow(config: MlflowConfig, *, experiment: bool = True) -> str | None:
     """Point MLflow at the configured stores and make sure the experiment exists.
 
+    With ``experiment=False`` (serving, export) nothing is created: they only read the registry.
+
     Returns:
-        The experiment id.
+        The experiment id, or ``None`` when ``experiment`` is false.
 
     Raises:
         TrackingUnavailableError: a tracking server URI does not answer.
@@ -77,9 +79,11 @@ def configure_mlflow(config: MlflowConfig) -> str:
         _probe_server(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(config.registry_uri or uri)
-    experiment = mlflow.get_experiment_by_name(config.experiment)
-    if experiment is not None:
-        experiment_id = experiment.experiment_id
+    if not experiment:
+        return None
+    found = mlflow.get_experiment_by_name(config.experiment)
+    if found is not None:
+        experiment_id = found.experiment_id
     else:
         local = not uri.startswith(("http://", "https://"))
         location = Path(config.artifact_location).resolve().as_uri() if local else None
