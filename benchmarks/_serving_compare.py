@@ -1,0 +1,183 @@
+"""churnguard against ``mlflow models serve``: start both, check their answers, load them.
+
+Helper of ``benchmarks/serving.py``. Both servers serve the same registry alias with one
+worker; they are started (and timed) one after the other, checked against the pipeline's own
+probabilities, then driven one at a time with the same wrk settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import _serving_http as http
+from _serving_inprocess import BATCH_ROWS
+from _serving_model import BenchmarkModel
+
+ROOT = Path(__file__).resolve().parents[1]
+TOLERANCE = 1e-9
+CHECK_SINGLES = 20
+#: Server name → (single-prediction path, batch path).
+ROUTES = {"churnguard": ("/predict", "/predict/batch"), "mlflow": ("/invocations", "/invocations")}
+
+
+@dataclass(frozen=True)
+class Servers:
+    """What to start: churnguard on the alias and on a bundle, and mlflow on the alias."""
+
+    churnguard: http.ServerSpec
+    churnguard_bundle: http.ServerSpec
+    mlflow: http.ServerSpec
+
+
+def server_specs(model: BenchmarkModel, config_path: Path, bundle: Path, tmp: Path) -> Servers:
+    """The three server commands with their environments and free ports."""
+    bin_dir = Path(sys.executable).parent
+    tracking = model.config.mlflow.tracking_uri
+    base = dict(os.environ) | {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+    churnguard_env = base | {
+        "CHURNGUARD_MLFLOW_TRACKING_URI": tracking,
+        "CHURNGUARD_MLFLOW_ARTIFACT_LOCATION": model.config.mlflow.artifact_location,
+        "CHURNGUARD_SERVING_STORE_URL": f"sqlite:///{tmp / 'serving.db'}",
+    }
+    mlflow_env = base | {
+        "MLFLOW_TRACKING_URI": tracking,
+        "MLFLOW_REGISTRY_URI": tracking,
+        # MLflow gates every sklearn deserialization (skops included) behind this flag; it is
+        # on by default in MLflow 3.17 and set here so a changed default cannot break the run.
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        # `mlflow models serve` runs `exec uvicorn ...` through bash: uvicorn must be on PATH.
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+    def churnguard(name: str, uri: str) -> http.ServerSpec:
+        port = http.free_port()
+        argv = (str(bin_dir / "churnguard"), "--config", str(config_path), "serve")
+        argv += ("--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--model-uri", uri)
+        return http.ServerSpec(name, argv, churnguard_env, port, "/ready", ROOT)
+
+    port = http.free_port()
+    mlflow_argv = (str(bin_dir / "mlflow"), "models", "serve", "-m", model.model_uri)
+    mlflow_argv += ("--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1")
+    return Servers(
+        churnguard=churnguard("churnguard", model.model_uri),
+        churnguard_bundle=churnguard("churnguard_bundle", str(bundle)),
+        mlflow=http.ServerSpec("mlflow", mlflow_argv, mlflow_env, port, "/ping", ROOT),
+    )
+
+
+def time_starts(
+    spec: http.ServerSpec, starts: int, tmp: Path, timeout: float, running: list[http.Server]
+) -> dict[str, Any]:
+    """Time ``starts`` starts (process start → ready); the last server stays up in ``running``."""
+    ready, idle = [], []
+    for attempt in range(starts):
+        server = http.start_server(spec, tmp / f"{spec.name}.log", timeout)
+        running.append(server)
+        ready.append(round(server.ready_seconds, 3))
+        idle.append(http.tree_memory_mb(server.process.pid))
+        if attempt < starts - 1:
+            http.stop_server(running.pop())
+    ordered = sorted(ready)
+    return {"ready_s": ordered[len(ordered) // 2], "ready_s_all": ready, "idle_memory": idle[-1]}
+
+
+def _first_lines(path: Path, n: int) -> list[bytes]:
+    with path.open("rb") as lines:
+        return [next(lines).rstrip(b"\n") for _ in range(n)]
+
+
+def _served_probabilities(name: str, url: str, bodies: dict[str, Path]) -> list[float]:
+    """The first batch and the first single records, as scored by server ``name``."""
+    single_path, batch_path = ROUTES[name]
+    (batch,) = _first_lines(bodies[f"{name}_batch"], 1)
+    singles = _first_lines(bodies[f"{name}_single"], CHECK_SINGLES)
+    if name == "churnguard":
+        answers = [http.post_json(url + batch_path, batch)["predictions"]]
+        answers += [[http.post_json(url + single_path, s)] for s in singles]
+        return [p["churn_probability"] for answer in answers for p in answer]
+    answers = [http.post_json(url + batch_path, batch)["predictions"]]
+    answers += [http.post_json(url + single_path, s)["predictions"] for s in singles]
+    # predict_proba gives [p(stay), p(churn)] per row.
+    return [p[-1] if isinstance(p, list) else p for answer in answers for p in answer]
+
+
+def check_answers(
+    servers: list[http.Server], reference: list[float], bodies: dict[str, Path]
+) -> dict[str, float]:
+    """Each server's probabilities equal the pipeline's within TOLERANCE (and each other's).
+
+    Raises:
+        BenchmarkError: a server answered wrongly; nothing is measured then.
+    """
+    gaps, served = {}, {}
+    for server in servers:
+        name = server.spec.name
+        values = _served_probabilities(name, server.spec.url, bodies)
+        if len(values) != len(reference) or not all(0.0 <= v <= 1.0 for v in values):
+            msg = f"{name} answered {len(values)} probabilities, want {len(reference)} in [0, 1]"
+            raise http.BenchmarkError(msg)
+        served[name] = values
+        gaps[f"{name}_vs_pipeline"] = max(
+            abs(a - b) for a, b in zip(values, reference, strict=True)
+        )
+    gaps["churnguard_vs_mlflow"] = max(abs(a - b) for a, b in zip(*served.values(), strict=True))
+    if max(gaps.values()) > TOLERANCE:
+        raise http.BenchmarkError(f"servers disagree with the model beyond {TOLERANCE}: {gaps}")
+    return gaps
+
+
+def load_server(
+    server: http.Server, bodies: dict[str, Path], args: argparse.Namespace
+) -> dict[str, Any]:
+    """wrk on single predictions, then on 1,000-row batches (each after a short warm-up)."""
+    name, url, pid = server.spec.name, server.spec.url, server.process.pid
+    single_path, batch_path = ROUTES[name]
+    singles, batches = bodies[f"{name}_single"], bodies[f"{name}_batch"]
+    http.run_wrk(
+        url, single_path, singles, http.LoadSpec(args.threads, args.connections, args.warmup)
+    )
+    single = http.LoadSpec(args.threads, args.connections, args.duration)
+    figures: dict[str, Any] = {"single": http.run_wrk(url, single_path, singles, single, pid)}
+    http.run_wrk(url, batch_path, batches, http.LoadSpec(1, 1, args.warmup))
+    batch = http.LoadSpec(args.threads, args.batch_connections, args.duration)
+    figures["batch"] = http.run_wrk(url, batch_path, batches, batch, pid)
+    figures["batch"]["rows_per_s"] = round(figures["batch"]["requests_per_s"] * BATCH_ROWS)
+    figures["memory_after_load"] = http.tree_memory_mb(pid)
+    return figures
+
+
+def compare_servers(
+    servers: Servers,
+    reference: list[float],
+    bodies: dict[str, Path],
+    args: argparse.Namespace,
+    tmp: Path,
+) -> dict[str, Any]:
+    """Start, check and load both servers; every process is stopped, whatever happens."""
+    results: dict[str, Any] = {}
+    running: list[http.Server] = []
+    try:
+        print(f"timing {args.cold_starts} starts of churnguard on a bundle ...", flush=True)
+        results["churnguard_bundle"] = time_starts(
+            servers.churnguard_bundle, args.cold_starts, tmp, args.ready_timeout, running
+        )
+        http.stop_server(running.pop())
+        for spec in (servers.churnguard, servers.mlflow):
+            print(f"timing {args.cold_starts} starts of {spec.name} ...", flush=True)
+            results[spec.name] = time_starts(
+                spec, args.cold_starts, tmp, args.ready_timeout, running
+            )
+        results["answer_gaps"] = check_answers(running, reference, bodies)
+        for server in running:
+            print(f"loading {server.spec.name} with wrk ...", flush=True)
+            results[server.spec.name] |= load_server(server, bodies, args)
+    finally:
+        for server in running:
+            http.stop_server(server)
+    return results
