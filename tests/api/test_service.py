@@ -343,3 +343,23 @@ def test_v2_bad_requests_are_400_with_an_error(
     response = client.post("/v2/models/churnguard/infer", json=body)
     assert response.status_code == 400
     assert message in response.json()["error"]
+
+
+def test_a_body_that_is_not_utf8_is_422_like_malformed_json(client: TestClient) -> None:
+    response = client.post(
+        "/predict", content=b"\xff\xfe{", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert "UTF-8" in response.json()["detail"][0]["msg"]
+
+
+def test_tiny_charges_give_finite_explanations(client: TestClient) -> None:
+    # tenure x MonthlyCharges below a cent used to overflow charges_ratio to infinity.
+    record = EXAMPLE_CUSTOMER | {
+        "tenure": 96,
+        "MonthlyCharges": 2.2250738585e-313,
+        "TotalCharges": 15351.16,
+    }
+    body = client.post("/explain", json=record).json()
+    assert all(isinstance(c["contribution"], float) for c in body["contributions"])
+    assert 0.0 <= body["churn_probability"] <= 1.0

@@ -11,9 +11,10 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from churnguard import __version__
-from churnguard.api.errors import validation_error
+from churnguard.api.errors import http_error, validation_error
 from churnguard.api.metrics import create_metrics
 from churnguard.api.middleware import REQUEST_ID_HEADER, ServiceMiddleware
 from churnguard.api.routes import admin, feedback, health, metrics, model, predict, v2
@@ -63,6 +64,7 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.state.config = config
     app.state.slot = slot
     app.state.store = store

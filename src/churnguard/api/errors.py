@@ -7,8 +7,10 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 
 def _json_safe(value: Any) -> Any:
@@ -28,4 +30,24 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(errors))})
 
 
-__all__ = ["validation_error"]
+async def http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's handler, except that an unparseable body is a 422 like malformed JSON.
+
+    FastAPI answers a body it cannot decode (not UTF-8) with a bare 400; clients get the same
+    documented 422 as for any other body that is not valid JSON.
+    """
+    if isinstance(exc, HTTPException) and exc.status_code == 400 and exc.__cause__ is not None:
+        detail = [
+            {
+                "type": "json_invalid",
+                "loc": ["body"],
+                "msg": f"the body is not UTF-8 encoded JSON ({type(exc.__cause__).__name__}): send JSON text in UTF-8",
+            }
+        ]
+        return JSONResponse(status_code=422, content={"detail": detail})
+    if not isinstance(exc, HTTPException):  # pragma: no cover - registered for HTTPException only
+        raise exc
+    return await http_exception_handler(request, exc)
+
+
+__all__ = ["http_error", "validation_error"]

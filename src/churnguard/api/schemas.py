@@ -152,9 +152,14 @@ class FeedbackItem(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra=_examples(
-            {"request_id": "req-42", "customerID": "7590-VHVEG", "churn": True}
-        ),
+        json_schema_extra={
+            "examples": [{"request_id": "req-42", "customerID": "7590-VHVEG", "churn": True}],
+            # What the validator below enforces, stated in the schema clients generate from.
+            "anyOf": [
+                {"required": ["request_id"], "properties": {"request_id": {"type": "string"}}},
+                {"required": ["customerID"], "properties": {"customerID": {"type": "string"}}},
+            ],
+        },
     )
 
     request_id: str | None = Field(default=None, min_length=1, max_length=128)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -44,6 +44,8 @@ class AppState:
 
     config_path: Path
     use_env: bool
+    #: ``--debug`` / ``--log-format`` as logging settings (``serve`` hands them to its workers).
+    log_overrides: dict[str, str] = field(default_factory=dict)
 
     def config(self) -> ChurnguardConfig:
         """Load and validate the configuration (once per command)."""
@@ -73,7 +75,7 @@ def root(
     if log_format:
         updates["format"] = log_format
     configure_logging(logging_config.model_copy(update=updates))
-    ctx.obj = AppState(config_path=config, use_env=not no_env)
+    ctx.obj = AppState(config_path=config, use_env=not no_env, log_overrides=updates)
 
 
 @app.command()

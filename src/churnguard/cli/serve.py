@@ -52,6 +52,8 @@ def serve(
     config = state.config()  # validate once here, so a mistake is one message, not a traceback
     resolve_api_key(config.serving)
     os.environ["CHURNGUARD_CONFIG"] = str(state.config_path)
+    # Each worker builds its logging from the environment: pass --log-format / --debug on.
+    os.environ.update({f"CHURNGUARD_LOG_{k.upper()}": v for k, v in state.log_overrides.items()})
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Several processes: each writes its metrics to this folder, /metrics adds them up.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="churnguard-metrics-")

@@ -23,6 +23,8 @@ from churnguard.errors import DataValidationError
 from churnguard.features.config import DEFAULT_TENURE_BINS, validate_tenure_bins
 
 TENURE_BUCKET: Final = "tenure_bucket"
+#: Expected spend (tenure x monthly charges) below which ``charges_ratio`` is 1.
+MIN_EXPECTED_SPEND: Final = 0.01
 #: Engineered categorical features.
 ENGINEERED_CATEGORICAL_FEATURES: Final = (TENURE_BUCKET,)
 #: Engineered continuous (non-binary) numeric features.
@@ -127,9 +129,10 @@ def _engineer(
     tenure = _numeric(frame, "tenure")
     monthly = _numeric(frame, "MonthlyCharges")
     total = _numeric(frame, "TotalCharges")
-    # A customer without a billed month (tenure or charges 0) has paid exactly what was expected.
+    # A customer without a billed month (tenure or charges 0) has paid exactly what was expected;
+    # below a cent of expected spend the ratio is meaningless (and overflows), so it is 1 too.
     expected = tenure * monthly
-    no_expected_spend = expected == 0
+    no_expected_spend = expected < MIN_EXPECTED_SPEND
     has_fiber = frame["InternetService"].eq("Fiber optic")
     return {
         TENURE_BUCKET: _tenure_bucket(tenure, edges, labels),
@@ -174,7 +177,7 @@ def engineer_record(
     return {
         TENURE_BUCKET: labels[position],
         "n_services": n_services,
-        "charges_ratio": 1.0 if expected == 0 else total / expected,
+        "charges_ratio": 1.0 if expected < MIN_EXPECTED_SPEND else total / expected,
         "avg_monthly_spend": total / max(tenure, 1.0),
         "is_month_to_month": int(record["Contract"] == "Month-to-month"),
         "has_fiber": int(has_fiber),
