@@ -86,6 +86,8 @@ def test_record_and_frame_encodings_match_the_fitted_encoder(
     reference = model.named_steps["features"].transform(records).to_numpy(dtype=np.float64)
     assert compiled.feature_names == tuple(model.named_steps["features"].get_feature_names_out())
     np.testing.assert_allclose(compiled.encode_frame(records), reference, rtol=0, atol=1e-12)
+    as_lists = {c: records[c].tolist() for c in FEATURE_COLUMNS}  # the API's batch input
+    np.testing.assert_allclose(compiled.encode_columns(as_lists), reference, rtol=0, atol=1e-12)
     rows = np.vstack([compiled.encode_record(r) for r in records.head(500).to_dict("records")])
     np.testing.assert_allclose(rows, reference[:500], rtol=0, atol=1e-12)
 

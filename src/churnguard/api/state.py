@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from mlflow.exceptions import MlflowException
@@ -62,6 +63,11 @@ def records_frame(records: list[CustomerRecord]) -> pd.DataFrame:
     for column in CATEGORIES:
         frame[column] = frame[column].astype("str")
     return frame[["customerID", *FEATURE_COLUMNS]]
+
+
+def records_columns(records: list[CustomerRecord]) -> dict[str, list[Any]]:
+    """Validated records → one list per feature column (the batch fast path, no DataFrame)."""
+    return {column: [getattr(r, column) for r in records] for column in FEATURE_COLUMNS}
 
 
 def _resolve(serving: ServingConfig, tracking: MlflowConfig) -> tuple[str, ModelRecord | None]:
@@ -160,6 +166,7 @@ __all__ = [
     "ModelSlot",
     "ServedModel",
     "load_served_model",
+    "records_columns",
     "records_frame",
     "try_load",
 ]

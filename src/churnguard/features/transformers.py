@@ -94,17 +94,31 @@ def check_feature_frame(X: object) -> pd.DataFrame:
     return X
 
 
-def _numeric(X: pd.DataFrame, column: str) -> NDArray[np.float64]:
+def _numeric(columns: Mapping[str, Any] | pd.DataFrame, column: str) -> NDArray[np.float64]:
+    values = columns[column]
     try:
-        return X[column].to_numpy(dtype=np.float64, na_value=np.nan)
+        if isinstance(values, pd.Series):
+            return values.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as error:
+        dtype = getattr(values, "dtype", type(values).__name__)
         raise FeatureInputError(
-            f"column {column!r} must be numeric, got dtype {X[column].dtype}: {error}"
+            f"column {column!r} must be numeric, got dtype {dtype}: {error}"
         ) from error
 
 
-def _flag(condition: pd.Series[bool]) -> NDArray[np.int64]:
-    return condition.to_numpy().astype(np.int64)
+def _text(columns: Mapping[str, Any] | pd.DataFrame, column: str) -> NDArray[np.object_]:
+    values = columns[column]
+    array = values.to_numpy() if isinstance(values, pd.Series) else values
+    return np.asarray(array, dtype=object)
+
+
+def _one_of(values: NDArray[np.object_], options: Sequence[str]) -> NDArray[np.bool_]:
+    # Element-wise comparisons (not np.isin): object columns may hold None next to strings.
+    hit = np.zeros(len(values), dtype=bool)
+    for option in options:
+        hit |= values == option
+    return hit
 
 
 def _tenure_bucket(
@@ -118,34 +132,47 @@ def _tenure_bucket(
     return buckets
 
 
-def _count_services(frame: pd.DataFrame) -> NDArray[np.int64]:
-    yes = frame[list(_YES_SERVICES)].isin(["Yes"]).sum(axis=1).to_numpy().astype(np.int64)
-    return yes + _flag(frame["InternetService"].isin(_INTERNET_TYPES))
-
-
-def _engineer(
-    frame: pd.DataFrame, edges: tuple[int, ...], labels: tuple[str, ...]
+def engineer_columns(
+    columns: Mapping[str, Any] | pd.DataFrame, edges: tuple[int, ...], labels: tuple[str, ...]
 ) -> dict[str, NDArray[Any]]:
-    tenure = _numeric(frame, "tenure")
-    monthly = _numeric(frame, "MonthlyCharges")
-    total = _numeric(frame, "TotalCharges")
+    """The engineered features of many records, vectorised with numpy.
+
+    Args:
+        columns: Each feature column as a pandas Series, numpy array or list (a DataFrame works).
+        edges: Validated tenure bucket edges.
+        labels: Their labels (`tenure_bucket_labels`).
+
+    Returns:
+        ``ENGINEERED_FEATURES`` mapped to arrays, one value per record.
+
+    Raises:
+        FeatureInputError: a numeric column is not numeric.
+    """
+    tenure = _numeric(columns, "tenure")
+    monthly = _numeric(columns, "MonthlyCharges")
+    total = _numeric(columns, "TotalCharges")
     # A customer without a billed month (tenure or charges 0) has paid exactly what was expected;
     # below a cent of expected spend the ratio is meaningless (and overflows), so it is 1 too.
     expected = tenure * monthly
     no_expected_spend = expected < MIN_EXPECTED_SPEND
-    has_fiber = frame["InternetService"].eq("Fiber optic")
+    internet = _text(columns, "InternetService")
+    payment = _text(columns, "PaymentMethod")
+    has_fiber = internet == "Fiber optic"
+    n_services = sum((_text(columns, c) == "Yes").astype(np.int64) for c in _YES_SERVICES)
     return {
         TENURE_BUCKET: _tenure_bucket(tenure, edges, labels),
-        "n_services": _count_services(frame),
+        "n_services": n_services + _one_of(internet, _INTERNET_TYPES).astype(np.int64),
         "charges_ratio": np.where(
             no_expected_spend, 1.0, total / np.where(no_expected_spend, 1.0, expected)
         ),
         "avg_monthly_spend": total / np.maximum(tenure, 1.0),
-        "is_month_to_month": _flag(frame["Contract"].eq("Month-to-month")),
-        "has_fiber": _flag(has_fiber),
-        "pays_electronic_check": _flag(frame["PaymentMethod"].eq("Electronic check")),
-        "has_auto_payment": _flag(frame["PaymentMethod"].isin(_AUTOMATIC_PAYMENTS)),
-        "fiber_without_tech_support": _flag(has_fiber & frame["TechSupport"].eq("No")),
+        "is_month_to_month": (_text(columns, "Contract") == "Month-to-month").astype(np.int64),
+        "has_fiber": has_fiber.astype(np.int64),
+        "pays_electronic_check": (payment == "Electronic check").astype(np.int64),
+        "has_auto_payment": _one_of(payment, _AUTOMATIC_PAYMENTS).astype(np.int64),
+        "fiber_without_tech_support": (has_fiber & (_text(columns, "TechSupport") == "No")).astype(
+            np.int64
+        ),
     }
 
 
@@ -263,7 +290,7 @@ class TelcoFeatureEngineer(TransformerMixin, BaseEstimator):  # type: ignore[mis
         """
         check_is_fitted(self)
         frame = check_feature_frame(X)
-        engineered = _engineer(frame, self.tenure_bins_, self.tenure_bucket_labels_)
+        engineered = engineer_columns(frame, self.tenure_bins_, self.tenure_bucket_labels_)
         result = frame.loc[:, list(FEATURE_COLUMNS)].copy()
         for name in ENGINEERED_FEATURES:
             result[name] = engineered[name]

@@ -26,11 +26,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from churnguard.data.schema import FEATURE_COLUMNS
-from churnguard.features.transformers import TelcoFeatureEngineer, engineer_record
+from churnguard.features.transformers import (
+    TelcoFeatureEngineer,
+    engineer_columns,
+    engineer_record,
+)
 from churnguard.models.blend import LogOddsBlend
 from churnguard.models.explain import unwrap_pipeline
 
 Matrix = NDArray[np.float64]
+#: Batches at least this large are scored by LightGBM on all cores.
+_PARALLEL_ROWS = 256
 
 
 class UnsupportedModelError(TypeError):
@@ -135,27 +141,32 @@ class CompiledModel:
 
     def encode_frame(self, frame: pd.DataFrame) -> Matrix:
         """A processed frame → the ``(n_rows, n_features)`` matrix the classifier sees."""
-        engineered = self._engineer_frame(frame)
-        parts: list[Matrix] = []
+        return self.encode_columns({c: frame[c].to_numpy() for c in FEATURE_COLUMNS})
+
+    def encode_columns(self, columns: Mapping[str, Any]) -> Matrix:
+        """Feature columns (arrays or lists, processed types) → the classifier's matrix."""
+        values: dict[str, Any] = {
+            **columns,
+            **engineer_columns(columns, self._edges, self._labels),
+        }
+        rows = len(values[FEATURE_COLUMNS[0]])
+        out = np.empty((rows, len(self.feature_names)))
+        position = 0
         for block in self._blocks:
             if block.categories is not None:
                 for column, categories in zip(block.columns, block.categories, strict=True):
-                    values = engineered[column].to_numpy()
-                    parts.extend((values == c).astype(np.float64)[:, None] for c in categories)
+                    text = np.asarray(values[column], dtype=object)
+                    for category in categories:
+                        out[:, position] = text == category
+                        position += 1
             else:
-                numbers = engineered[list(block.columns)].to_numpy(dtype=np.float64)
-                if block.scale is not None:
-                    numbers = (numbers - block.mean) / block.scale
-                parts.append(numbers)
-        return np.hstack(parts) if parts else np.zeros((len(frame), 0))
-
-    def _engineer_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        engineer = TelcoFeatureEngineer(tenure_bins=self._edges)
-        engineer.tenure_bins_, engineer.tenure_bucket_labels_ = self._edges, self._labels
-        engineer.feature_names_in_ = np.asarray(FEATURE_COLUMNS, dtype=object)
-        engineer.n_features_in_ = len(FEATURE_COLUMNS)
-        result: pd.DataFrame = engineer.transform(frame)
-        return result
+                for j, column in enumerate(block.columns):
+                    number = np.asarray(values[column], dtype=np.float64)
+                    if block.scale is not None and block.mean is not None:
+                        number = (number - block.mean[j]) / block.scale[j]
+                    out[:, position] = number
+                    position += 1
+        return out
 
     # -- scoring -------------------------------------------------------------------------------
     def log_odds(self, encoded: Matrix) -> Matrix:
@@ -165,7 +176,12 @@ class CompiledModel:
             linear = encoded @ self._linear.coef + self._linear.intercept
             total += linear if self._booster is None else self._weight * linear
         if self._booster is not None:
-            trees = np.asarray(self._booster.predict(encoded, raw_score=True), dtype=np.float64)
+            # Large batches use every core; one row stays on the calling thread (no OpenMP wake-up).
+            threads = 0 if encoded.shape[0] >= _PARALLEL_ROWS else 1
+            trees = np.asarray(
+                self._booster.predict(encoded, raw_score=True, num_threads=threads),
+                dtype=np.float64,
+            )
             total += trees if self._linear is None else (1.0 - self._weight) * trees
         return total
 

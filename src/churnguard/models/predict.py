@@ -69,6 +69,10 @@ class ChurnScorer:
         """Churn probability per row of ``frame`` (processed feature columns)."""
         return self.compiled.probability(self.compiled.encode_frame(frame[list(FEATURE_COLUMNS)]))
 
+    def columns_probability(self, columns: Mapping[str, Any]) -> NDArray[np.float64]:
+        """Churn probability per record of feature columns (lists or arrays, processed types)."""
+        return self.compiled.probability(self.compiled.encode_columns(columns))
+
     def record_probability(self, record: Mapping[str, Any]) -> float:
         """Churn probability of one record (processed types): the single-record fast path."""
         return float(self.compiled.probability(self.compiled.encode_record(record))[0])

@@ -23,7 +23,7 @@ from churnguard.api.schemas import (
     PredictionResponse,
     ReasonOut,
 )
-from churnguard.api.state import ServedModel, records_frame
+from churnguard.api.state import ServedModel, records_columns
 
 router = APIRouter(tags=["predict"])
 
@@ -86,7 +86,7 @@ async def predict(
 
 
 def _batch_predictions(served: ServedModel, records: list[CustomerRecord]) -> list[PredictionOut]:
-    probability = served.scorer.churn_probability(records_frame(records))
+    probability = served.scorer.columns_probability(records_columns(records))
     bands = served.scorer.risk_band(probability)
     churn = probability >= served.scorer.threshold
     return [

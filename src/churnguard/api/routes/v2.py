@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from churnguard import __version__
 from churnguard.api.deps import Metrics, RequestId, Served, Serving
 from churnguard.api.schemas import CustomerRecord
-from churnguard.api.state import ServedModel, records_frame
+from churnguard.api.state import ServedModel, records_columns
 from churnguard.data.schema import CATEGORIES, FEATURE_COLUMNS, ID_COLUMN
 
 MODEL_NAME = "churnguard"
@@ -198,7 +198,7 @@ def _records(body: InferenceRequest, max_batch: int) -> list[CustomerRecord] | s
 
 
 def _outputs(served: ServedModel, records: list[CustomerRecord]) -> list[ResponseTensor]:
-    probability = served.scorer.churn_probability(records_frame(records))
+    probability = served.scorer.columns_probability(records_columns(records))
     n = [len(records)]
     return [
         ResponseTensor(
