@@ -1,4 +1,8 @@
-"""Dependencies shared by the routers, as ``Annotated`` aliases."""
+"""Dependencies shared by the routers, as ``Annotated`` aliases.
+
+They are ``async``: FastAPI runs a plain ``def`` dependency in the thread pool, a round trip
+that cost more than the whole prediction.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from churnguard.api.store import FeedbackStore
 from churnguard.config import ChurnguardConfig
 
 
-def _served_model(request: Request) -> ServedModel:
+async def _served_model(request: Request) -> ServedModel:
     # One read of the slot: the request keeps this model even if a reload swaps it meanwhile.
     holder = request.app.state.slot.holder
     if holder.served is None:
@@ -23,32 +27,32 @@ def _served_model(request: Request) -> ServedModel:
     return served
 
 
-def _request_id(request: Request) -> str:
+async def _request_id(request: Request) -> str:
     value: str = request.state.request_id
     return value
 
 
-def _serving(request: Request) -> ServingConfig:
+async def _serving(request: Request) -> ServingConfig:
     config: ServingConfig = request.app.state.config.serving
     return config
 
 
-def _config(request: Request) -> ChurnguardConfig:
+async def _config(request: Request) -> ChurnguardConfig:
     config: ChurnguardConfig = request.app.state.config
     return config
 
 
-def _metrics(request: Request) -> ServiceMetrics:
+async def _metrics(request: Request) -> ServiceMetrics:
     metrics: ServiceMetrics = request.app.state.metrics
     return metrics
 
 
-def _slot(request: Request) -> ModelSlot:
+async def _slot(request: Request) -> ModelSlot:
     slot: ModelSlot = request.app.state.slot
     return slot
 
 
-def _store(request: Request) -> FeedbackStore:
+async def _store(request: Request) -> FeedbackStore:
     store: FeedbackStore = request.app.state.store
     return store
 

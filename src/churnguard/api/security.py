@@ -41,7 +41,7 @@ def resolve_api_key(config: ServingConfig) -> str | None:
     return key
 
 
-def _require_api_key(request: Request, sent: Annotated[str | None, Depends(_header)]) -> None:
+async def _require_api_key(request: Request, sent: Annotated[str | None, Depends(_header)]) -> None:
     expected: str | None = request.app.state.api_key
     if expected is None:
         raise HTTPException(
