@@ -30,7 +30,8 @@ IMAGE="localhost/churnguard-api:test"
 BUILD_STAGE_IMAGE="localhost/churnguard-api:build-stage"
 BASE_IMAGE="localhost/churnguard-base:bookworm"
 CONTAINER="churnguard-docker-test"
-PORT=8000 # fixed by the image's CMD and HEALTHCHECK; the container shares the host's network
+# A free port: the container shares the host's network; the image reads CHURNGUARD_SERVING_PORT.
+PORT="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 # minbase (as debian:bookworm-slim: apt, no perl) plus Debian's CPython 3.11; python3-venv
 # bootstraps the build stage's uv. Changing the list changes the cached tarball's name.
 BASE_VARIANT="minbase"
@@ -215,7 +216,7 @@ esac
 log "running the image's command: ${COMMAND[*]}"
 # setsid: the server gets a process group of its own, which cleanup stops as a whole.
 setsid buildah "${STORAGE[@]}" run --isolation chroot --network host \
-  --volume "$WORK/models/bundle:/models/bundle:ro" "$CONTAINER" -- "${COMMAND[@]}" \
+  --env "CHURNGUARD_SERVING_PORT=$PORT" --volume "$WORK/models/bundle:/models/bundle:ro" "$CONTAINER" -- "${COMMAND[@]}" \
   > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 server_failed() {
@@ -231,7 +232,7 @@ until "$PYTHON" -c "import urllib.request; urllib.request.urlopen('http://127.0.
 done
 log "healthy $((SECONDS - t0)) s after start"
 
-bh run --isolation chroot --network host "$CONTAINER" -- "${HEALTHCHECK[@]}" ||
+bh run --isolation chroot --network host --env "CHURNGUARD_SERVING_PORT=$PORT" "$CONTAINER" -- "${HEALTHCHECK[@]}" ||
   server_failed "the image's HEALTHCHECK command failed against the running server"
 log "the image's HEALTHCHECK command passes"
 uid="$(bh run --isolation chroot "$CONTAINER" -- id -u)"
