@@ -24,7 +24,7 @@ export DO_NOT_TRACK := 1
 # DVC stages call `churnguard`; find it in the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install demo pipeline params serve export-model mlflow-ui test test-fast lint format typecheck requirements clean
+.PHONY: help install demo pipeline params serve export-model docker-test mlflow-ui test test-fast lint format typecheck requirements clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ serve: install ## Serve the champion over HTTP in the foreground (uvicorn; Ctrl-
 
 export-model: install ## Export the champion as a bundle in models/bundle (serves without MLflow)
 	$(CG) export --output models/bundle
+
+docker-test: install ## Build deployment/Dockerfile with buildah and run it: /health, /predict, size (root; apt-get install buildah mmdebstrap)
+	PYTHON=$(abspath $(BIN)/python) scripts/docker_test.sh
 
 mlflow-ui: install ## Browse runs, nested trials, plots and the registry of the embedded store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
