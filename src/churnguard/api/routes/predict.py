@@ -6,10 +6,10 @@ loop; batches are vectorised and run in the thread pool so they never block othe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from churnguard.api.deps import Metrics, RequestId, Served, Serving
@@ -19,7 +19,6 @@ from churnguard.api.schemas import (
     BatchResponse,
     CustomerRecord,
     ExplanationResponse,
-    PredictionOut,
     PredictionResponse,
     ReasonOut,
 )
@@ -93,19 +92,32 @@ async def predict(
     )
 
 
-def _batch_predictions(served: ServedModel, records: list[CustomerRecord]) -> list[PredictionOut]:
+def _batch_body(
+    served: ServedModel, records: list[CustomerRecord], request_id: str
+) -> tuple[bytes, list[float]]:
+    """The ``BatchResponse`` JSON, built from plain values (thousands of rows: no model objects)."""
     probability = served.scorer.columns_probability(records_columns(records))
-    bands = served.scorer.risk_band(probability)
-    churn = probability >= served.scorer.threshold
-    return [
-        PredictionOut(
-            customerID=record.customerID,
-            churn_probability=float(p),
-            churn=bool(c),
-            risk_band=band,
+    probabilities: list[float] = probability.tolist()
+    threshold = served.scorer.threshold
+    predictions = [
+        {
+            "customerID": record.customerID,
+            "churn_probability": p,
+            "churn": p >= threshold,
+            "risk_band": band,
+            "reasons": None,
+        }
+        for record, p, band in zip(
+            records, probabilities, served.scorer.risk_band(probability).tolist(), strict=True
         )
-        for record, p, c, band in zip(records, probability.tolist(), churn, bands, strict=True)
     ]
+    body = {
+        "predictions": predictions,
+        "threshold": threshold,
+        "model_version": served.version,
+        "request_id": request_id,
+    }
+    return json.dumps(body, allow_nan=False).encode(), probabilities
 
 
 @router.post("/predict/batch", response_model=BatchResponse)
@@ -116,21 +128,15 @@ def predict_batch(
     serving: Serving,
     metrics: Metrics,
     request_id: RequestId,
-) -> BatchResponse:
+) -> Response:
     """Predictions for up to ``serving.max_batch`` customers, in the order sent."""
     if len(body.records) > serving.max_batch:
         detail = f"{len(body.records)} records sent; at most {serving.max_batch} per batch: split the request"
         raise HTTPException(status_code=413, detail=detail)
-    predictions = _batch_predictions(served, body.records)
+    content, probabilities = _batch_body(served, body.records, request_id)
     _remember_ids(request, body.records)
-    probabilities = np.fromiter((p.churn_probability for p in predictions), dtype=np.float64)
-    _record_metrics(metrics, served.version, probabilities.tolist(), served.scorer.threshold)
-    return BatchResponse(
-        predictions=predictions,
-        threshold=served.scorer.threshold,
-        model_version=served.version,
-        request_id=request_id,
-    )
+    _record_metrics(metrics, served.version, probabilities, served.scorer.threshold)
+    return Response(content, media_type="application/json")
 
 
 @router.post("/explain", response_model=ExplanationResponse)
