@@ -232,7 +232,8 @@ def running_server(
     Args:
         model_uri: ``--model-uri`` (a bundle folder or ``models:/name@alias``).
         workdir: The server's working directory; its output goes to ``workdir/server.log``.
-        env: ``CHURNGUARD_*`` (and other) variables of the server.
+        env: ``CHURNGUARD_*`` (and other) variables of the server, on top of the defaults: the
+            test API key and a sqlite store in ``workdir``.
         timeout: Seconds to wait for the server to answer ``/health``.
     """
     workdir.mkdir(parents=True, exist_ok=True)
@@ -256,7 +257,13 @@ def running_server(
         process = subprocess.Popen(
             command,
             cwd=workdir,
-            env=server_environment(env or {}),
+            env=server_environment(
+                {
+                    "CHURNGUARD_SERVING_API_KEY": API_KEY,
+                    "CHURNGUARD_SERVING_STORE_URL": f"sqlite:///{workdir / 'serving.db'}",
+                    **(env or {}),
+                }
+            ),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -78,11 +78,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
 @pytest.fixture(scope="module")
 def server(models: Models, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     workdir = tmp_path_factory.mktemp("server")
-    env = {
-        "CHURNGUARD_SERVING_API_KEY": API_KEY,
-        "CHURNGUARD_SERVING_STORE_URL": f"sqlite:///{workdir / 'serving.db'}",
-    }
-    with running_server(str(models.link), workdir, env) as live:
+    with running_server(str(models.link), workdir) as live:
         yield live
 
 

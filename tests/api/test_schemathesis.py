@@ -61,11 +61,7 @@ KEYED = frozenset({"POST /feedback", "POST /admin/reload"})
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     bundle = build_bundle(tmp_path_factory.mktemp("bundle") / "model", train_frame())
     workdir = tmp_path_factory.mktemp("server")
-    env = {
-        "CHURNGUARD_SERVING_API_KEY": API_KEY,
-        "CHURNGUARD_SERVING_STORE_URL": f"sqlite:///{workdir / 'serving.db'}",
-    }
-    with running_server(str(bundle.path), workdir, env) as live:
+    with running_server(str(bundle.path), workdir) as live:
         yield live
 
 
