@@ -147,7 +147,8 @@ def load_server(
     http.run_wrk(url, batch_path, batches, http.LoadSpec(1, 1, args.warmup))
     batch = http.LoadSpec(args.threads, args.batch_connections, args.duration)
     figures["batch"] = http.run_wrk(url, batch_path, batches, batch, pid)
-    figures["batch"]["rows_per_s"] = round(figures["batch"]["requests_per_s"] * BATCH_ROWS)
+    done = figures["batch"]
+    done["rows_per_s"] = round(done["requests"] * BATCH_ROWS / (done["duration_us"] / 1e6))
     figures["memory_after_load"] = http.tree_memory_mb(pid)
     return figures
 

@@ -102,6 +102,12 @@ def measure_in_process(
         "pipeline_predict_proba_one_row": per_call(model.predict_proba, one_row, warmup=20),
         "fast_path_record_contributions": per_call(scorer.record_contributions, records),
         "batch_churn_probability": per_batch(scorer.churn_probability, batches, batch_rounds),
+        # What POST /predict/batch runs since it skips the DataFrame: lists per column.
+        "batch_columns_probability": per_batch(
+            scorer.columns_probability,
+            [{c: b[c].tolist() for c in FEATURE_COLUMNS} for b in batches],
+            batch_rounds,
+        ),
         "batch_encode_frame": per_batch(scorer.compiled.encode_frame, features, batch_rounds),
         "batch_pipeline_predict_proba": per_batch(model.predict_proba, features, batch_rounds),
     }

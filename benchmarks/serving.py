@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -105,6 +106,11 @@ def _bodies(frame: pd.DataFrame, tmp: Path) -> dict[str, Path]:
     return paths
 
 
+def _output(*argv: str) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+    return (done.stdout or done.stderr).strip()
+
+
 def _machine() -> dict[str, Any]:
     cpu = next(
         (
@@ -114,13 +120,17 @@ def _machine() -> dict[str, Any]:
         ),
         "unknown",
     )
-    wrk = subprocess.run([http.wrk_executable(), "-v"], capture_output=True, text=True, check=False)  # noqa: S603
+    wrk = _output(http.wrk_executable(), "-v")
+    git = shutil.which("git") or "git"
+    changed = _output(git, "-C", str(ROOT), "status", "--porcelain", "src")
     return {
         "cores": os.cpu_count(),
         "cpu": cpu,
         "load_average_at_start": list(os.getloadavg()),
+        "git_commit": _output(git, "-C", str(ROOT), "rev-parse", "HEAD") or "unknown",
+        "src_uncommitted_changes": bool(changed),
         "python": platform.python_version(),
-        "wrk": (wrk.stdout or wrk.stderr).split(" [")[0],
+        "wrk": wrk.split(" [")[0],
         **{
             name: version(name)
             for name in ("mlflow", "scikit-learn", "lightgbm", "uvicorn", "fastapi")
