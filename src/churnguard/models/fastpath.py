@@ -213,7 +213,11 @@ class CompiledModel:
             base += w * (self._linear.intercept + float(reference @ coef))
         if self._booster is not None:
             w = 1.0 if self._linear is None else 1.0 - self._weight
-            raw = np.asarray(self._booster.predict(encoded, pred_contrib=True), dtype=np.float64)
+            threads = 0 if rows >= _PARALLEL_ROWS else 1
+            raw = np.asarray(
+                self._booster.predict(encoded, pred_contrib=True, num_threads=threads),
+                dtype=np.float64,
+            )
             values += w * raw[:, :-1]
             base += w * raw[:, -1]
         return values, base
