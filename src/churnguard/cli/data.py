@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from churnguard.cli.context import app_state
 from churnguard.cli.progress import banner, progress_bar
 from churnguard.config import ChurnguardConfig, dump_config
 from churnguard.data.sources import SourceKind, classify_source, url_reachable
@@ -14,9 +15,6 @@ from churnguard.errors import SourceUnreachableError
 from churnguard.io import write_text_atomic
 from churnguard.jobs.data import run_build_features, run_ingest, run_preprocess, run_validate
 from churnguard.logs import stage
-
-if TYPE_CHECKING:
-    from churnguard.cli.app import AppState
 
 SourceOption = Annotated[
     str | None,
@@ -48,11 +46,6 @@ FallbackOption = Annotated[
         help="Use the synthetic source, with a banner, if a URL is unreachable.",
     ),
 ]
-
-
-def _state(ctx: typer.Context) -> AppState:
-    state: AppState = ctx.obj
-    return state
 
 
 def with_source_options(
@@ -116,7 +109,7 @@ def ingest(
     The source is an https:// URL (streamed, retried, sha256-checked when a checksum is known), a
     local CSV or Parquet file, a SQLAlchemy database URL with --query or --table, or 'synthetic'.
     """
-    config = with_source_options(_state(ctx).config(), source, query, table, sha256, rows, seed)
+    config = with_source_options(app_state(ctx).config(), source, query, table, sha256, rows, seed)
     ingest_with_fallback(config, offline_fallback)
 
 
@@ -127,7 +120,7 @@ def validate(ctx: typer.Context) -> None:
     failure when the data is not fit to use.
     """
     with stage("validate"):
-        report = run_validate(_state(ctx).config())
+        report = run_validate(app_state(ctx).config())
     quirks = ", ".join(f"{k}={v}" for k, v in report.handled_quirks.items())
     typer.echo(
         f"validation passed: {report.rows} rows, 0 failures, {len(report.warnings)} warnings ({quirks})"
@@ -137,7 +130,7 @@ def validate(ctx: typer.Context) -> None:
 def preprocess(ctx: typer.Context) -> None:
     """Coerce types, encode Churn as 0/1 and split train/validation/test into data/processed."""
     with stage("preprocess"):
-        summary = run_preprocess(_state(ctx).config())
+        summary = run_preprocess(app_state(ctx).config())
     sizes = ", ".join(f"{name}={rows}" for name, rows in summary.rows.items())
     typer.echo(f"preprocessed: {sizes} rows")
 
@@ -145,7 +138,7 @@ def preprocess(ctx: typer.Context) -> None:
 def build_features(ctx: typer.Context) -> None:
     """Fit the feature pipeline on the train split; save its output and the reference profile."""
     with stage("build-features"):
-        path = run_build_features(_state(ctx).config())
+        path = run_build_features(app_state(ctx).config())
     typer.echo(f"features built; reference profile at {path}")
 
 
@@ -160,7 +153,7 @@ def params(
     The file is rewritten only when its content changes, so an unchanged configuration keeps
     `dvc repro` a no-op.
     """
-    text = dump_config(_state(ctx).config())
+    text = dump_config(app_state(ctx).config())
     if not output.is_file() or output.read_text(encoding="utf-8") != text:
         write_text_atomic(output, text)
         typer.echo(f"wrote {output}")
@@ -172,7 +165,7 @@ def resolve_source(
     offline_fallback: FallbackOption = False,
 ) -> None:
     """Print the data source to use; with --offline-fallback, 'synthetic' when a URL is unreachable."""
-    config = _state(ctx).config()
+    config = app_state(ctx).config()
     chosen = source or config.data.source
     if classify_source(chosen) is SourceKind.URL and not url_reachable(
         chosen, config.data.download.timeout_seconds

@@ -8,12 +8,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from churnguard.cli.context import app_state
 from churnguard.logs import stage
 
 if TYPE_CHECKING:
     from types import ModuleType
-
-    from churnguard.cli.app import AppState
 
 
 def _jobs() -> ModuleType:
@@ -27,11 +26,6 @@ def _jobs() -> ModuleType:
 
 
 models_app = typer.Typer(help="Inspect the registered model versions.", no_args_is_help=True)
-
-
-def _state(ctx: typer.Context) -> AppState:
-    state: AppState = ctx.obj
-    return state
 
 
 def tune(
@@ -56,7 +50,7 @@ def tune(
     Trials are nested MLflow runs; the best params go to models/best_params.json for `train`.
     """
     with stage("tune"):
-        result = _jobs().run_tune(_state(ctx).config(), trials, storage, study)
+        result = _jobs().run_tune(app_state(ctx).config(), trials, storage, study)
     typer.echo(
         f"best CV ROC-AUC {result.best_value:.4f} after {result.n_trials} trials "
         f"({result.n_pruned} pruned) in study '{result.study_name}'"
@@ -66,7 +60,7 @@ def tune(
 def train(ctx: typer.Context) -> None:
     """Train the configured model, log it to MLflow and register it as the challenger."""
     with stage("train"):
-        result = _jobs().run_train(_state(ctx).config())
+        result = _jobs().run_train(app_state(ctx).config())
     auc = result.metrics.get("test_roc_auc", float("nan"))
     typer.echo(
         f"trained {result.estimator} (calibration {result.calibration}, threshold {result.threshold:.2f}): "
@@ -82,7 +76,7 @@ def evaluate(
 ) -> None:
     """Evaluate a model on the test split: metrics, slices, profit curve and plots in reports/."""
     with stage("evaluate"):
-        report = _jobs().run_evaluate(_state(ctx).config(), model_uri)
+        report = _jobs().run_evaluate(app_state(ctx).config(), model_uri)
     shown = ", ".join(f"{k}={v:.4f}" for k, v in report.metrics.items())
     typer.echo(f"test metrics at threshold {report.threshold:.2f}: {shown}")
 
@@ -90,7 +84,7 @@ def evaluate(
 def promote(ctx: typer.Context) -> None:
     """Promote the challenger to champion if it passes the quality gate (always recorded)."""
     with stage("promote"):
-        decision = _jobs().run_promote(_state(ctx).config())
+        decision = _jobs().run_promote(app_state(ctx).config())
     verdict = "PROMOTED" if decision.promoted else "REFUSED"
     typer.echo(f"{verdict}: {decision.reason}")
 
@@ -98,7 +92,7 @@ def promote(ctx: typer.Context) -> None:
 def rollback(ctx: typer.Context) -> None:
     """Put the previous champion back (recorded in the audit history)."""
     with stage("rollback"):
-        entry = _jobs().run_rollback(_state(ctx).config())
+        entry = _jobs().run_rollback(app_state(ctx).config())
     typer.echo(
         f"rolled back: version {entry.version} is champion again (was {entry.previous_champion})"
     )
@@ -107,7 +101,7 @@ def rollback(ctx: typer.Context) -> None:
 @models_app.command("list")
 def list_models(ctx: typer.Context) -> None:
     """List registered versions with their aliases, test ROC-AUC and gate decision."""
-    versions = _jobs().run_list(_state(ctx).config())
+    versions = _jobs().run_list(app_state(ctx).config())
     table = Table("version", "aliases", "test ROC-AUC", "gate", "run id", "created")
     for item in versions:
         auc = "" if item.roc_auc is None else f"{item.roc_auc:.4f}"

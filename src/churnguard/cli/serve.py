@@ -5,21 +5,14 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from churnguard.cli.context import app_state
 from churnguard.logs import stage
 
-if TYPE_CHECKING:
-    from churnguard.cli.app import AppState
-
 ASGI_FACTORY = "churnguard.api.asgi:create_app_from_env"
-
-
-def _state(ctx: typer.Context) -> AppState:
-    state: AppState = ctx.obj
-    return state
 
 
 def serve(
@@ -46,7 +39,7 @@ def serve(
 
     from churnguard.api.security import resolve_api_key
 
-    state = _state(ctx)
+    state = app_state(ctx)
     if model_uri:
         os.environ["CHURNGUARD_SERVING_MODEL_URI"] = model_uri
     config = state.config()  # validate once here, so a mistake is one message, not a traceback
@@ -82,7 +75,7 @@ def export(
     from churnguard.models.bundle import export_bundle
     from churnguard.models.tracking import configure_mlflow
 
-    config = _state(ctx).config()
+    config = app_state(ctx).config()
     with stage("export"):
         configure_mlflow(config.mlflow, experiment=False)
         record = export_bundle(model_uri, output)
