@@ -28,6 +28,7 @@ from churnguard.models.config import (
     ThresholdConfig,
     TuningConfig,
 )
+from churnguard.monitoring.config import MonitoringConfig
 
 ENV_PREFIX = "CHURNGUARD_"
 DEFAULT_CONFIG_PATH = Path("configs/config.yaml")
@@ -89,6 +90,7 @@ class ChurnguardConfig(_EnvOverYaml):
     gate: GateConfig = GateConfig()
     registry: RegistryConfig = RegistryConfig()
     serving: ServingConfig = ServingConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
 
 class LoggingConfig(_EnvOverYaml):

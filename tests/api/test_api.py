@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,6 +126,41 @@ def test_missing_field_and_empty_batch_are_422(client: TestClient) -> None:
     missing = {k: v for k, v in EXAMPLE_CUSTOMER.items() if k != "tenure"}
     assert client.post("/predict", json=missing).status_code == 422
     assert client.post("/predict/batch", json={"records": []}).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("change", "location"),
+    [
+        ({"tenure": float("nan")}, ["body", "records", 1, "tenure"]),
+        ({"MonthlyCharges": float("inf")}, ["body", "records", 1, "MonthlyCharges"]),
+        ({"Contract": "Weekly"}, ["body", "records", 1, "Contract"]),
+        ({"Region": "north"}, ["body", "records", 1, "Region"]),
+    ],
+)
+def test_a_bad_record_in_a_batch_is_422_naming_its_position_and_field(
+    client: TestClient, change: dict[str, object], location: list[object]
+) -> None:
+    body = json.dumps({"records": [EXAMPLE_CUSTOMER, EXAMPLE_CUSTOMER | change]})
+    response = client.post(
+        "/predict/batch", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert location in [error["loc"] for error in response.json()["detail"]]
+
+
+@pytest.mark.parametrize("body", [b"", b"{not json", b"[]", b'{"records": {}}', b'"records"'])
+def test_a_batch_body_that_is_not_a_batch_is_422_without_echoing_it(
+    client: TestClient, body: bytes
+) -> None:
+    response = client.post(
+        "/predict/batch", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"][0] == "body"
+    assert error["msg"]
+    if error["type"] == "json_invalid":
+        assert error["input"] == {}
 
 
 def test_malformed_json_is_a_client_error(client: TestClient) -> None:

@@ -17,7 +17,9 @@ from churnguard import __version__
 from churnguard.api.errors import http_error, validation_error
 from churnguard.api.metrics import create_metrics
 from churnguard.api.middleware import REQUEST_ID_HEADER, ServiceMiddleware
+from churnguard.api.openapi import document_models
 from churnguard.api.routes import admin, feedback, health, metrics, model, predict, v2
+from churnguard.api.schemas import BatchRequest
 from churnguard.api.security import resolve_api_key
 from churnguard.api.state import ModelSlot, try_load
 from churnguard.api.store import FeedbackStore, StoreUnavailableError
@@ -80,6 +82,8 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
         v2.router,
     ):
         app.include_router(router)
+    # Routes that parse their own body (``/predict/batch``) still document its model.
+    app.openapi = document_models(app, [BatchRequest])  # type: ignore[method-assign]
     if config.serving.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -19,6 +19,9 @@ class ServingConfig(BaseModel):
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     max_batch: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     explain_top_k: Annotated[int, Field(ge=1, le=19)] = 3
+    #: LightGBM threads per batch (0 = every core). One per request keeps concurrent batches
+    #: from oversubscribing the cores (each request already runs on its own pool thread).
+    predict_threads: Annotated[int, Field(ge=0, le=256)] = 1
     #: Larger request bodies are refused with 413 before they are read.
     max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
     #: Key for ``/admin/*`` and ``/feedback`` (``X-API-Key``). Never written to params.yaml;

@@ -10,7 +10,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 
 #: Latency buckets in seconds: sub-millisecond predictions up to slow batches.
@@ -32,6 +39,21 @@ class ServiceMetrics:
     model_load_seconds: Gauge
     model_loaded_at: Gauge
     reloads: Counter
+    # -- prediction log (churnguard.monitoring.predlog) ------------------------------------
+    log_queue_depth: Gauge
+    log_spooled: Gauge
+    log_written: Counter
+    log_dropped: Counter
+    # -- drift and quality (refreshed in the background by the service's monitor) ----------
+    feature_drift_psi: Gauge
+    feature_drift_detected: Gauge
+    drift_detected: Gauge
+    drift_share: Gauge
+    prediction_drift_psi: Gauge
+    drift_window_rows: Gauge
+    quality: Gauge
+    labeled_predictions: Gauge
+    monitor_last_run: Gauge
 
     def exposition(self) -> bytes:
         """The Prometheus text of every metric (all workers in multiprocess mode)."""
@@ -45,6 +67,8 @@ class ServiceMetrics:
 def create_metrics() -> ServiceMetrics:
     """Create the metric families in a new registry."""
     registry = CollectorRegistry(auto_describe=True)
+    # process_cpu_seconds_total, process_resident_memory_bytes, open fds, start time.
+    ProcessCollector(registry=registry)
     return ServiceMetrics(
         registry=registry,
         requests=Counter(
@@ -102,6 +126,86 @@ def create_metrics() -> ServiceMetrics:
             "Model reload attempts by outcome.",
             ["outcome"],
             registry=registry,
+        ),
+        log_queue_depth=Gauge(
+            "churnguard_prediction_log_queue_depth",
+            "Prediction records waiting in memory for the log writer.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        ),
+        log_spooled=Gauge(
+            "churnguard_prediction_log_spooled_records",
+            "Prediction records waiting on disk (spool) for the database to come back.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        ),
+        log_written=Counter(
+            "churnguard_prediction_log_written",
+            "Prediction records written to the prediction store.",
+            registry=registry,
+        ),
+        log_dropped=Counter(
+            "churnguard_prediction_log_dropped",
+            "Prediction records lost because the queue and the spool were both full.",
+            registry=registry,
+        ),
+        feature_drift_psi=Gauge(
+            "churnguard_feature_drift_psi",
+            "Population stability index of each feature: current window vs training reference.",
+            ["feature"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        ),
+        feature_drift_detected=Gauge(
+            "churnguard_feature_drift_detected",
+            "1 when the feature drifted (PSI, or significant test with a real effect size).",
+            ["feature"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        ),
+        drift_detected=Gauge(
+            "churnguard_drift_detected",
+            "1 when the share of drifted features reaches monitoring.drift_share_threshold.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        ),
+        drift_share=Gauge(
+            "churnguard_drift_share",
+            "Share of features that drifted in the current window.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        ),
+        prediction_drift_psi=Gauge(
+            "churnguard_prediction_drift_psi",
+            "PSI of the churn-probability distribution: current window vs training reference.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        ),
+        drift_window_rows=Gauge(
+            "churnguard_drift_window_rows",
+            "Logged predictions in the current drift window.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        ),
+        quality=Gauge(
+            "churnguard_model_quality",
+            "Rolling model quality from delayed labels (roc_auc, precision, recall, f1, brier, ece).",
+            ["model_version", "metric"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        ),
+        labeled_predictions=Gauge(
+            "churnguard_labeled_predictions",
+            "Logged predictions with a ground-truth label, by model version.",
+            ["model_version"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        ),
+        monitor_last_run=Gauge(
+            "churnguard_monitor_last_run_timestamp_seconds",
+            "Unix time the drift and quality gauges were last refreshed.",
+            registry=registry,
+            multiprocess_mode="max",
         ),
     )
 

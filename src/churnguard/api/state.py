@@ -95,7 +95,12 @@ def load_served_model(serving: ServingConfig, tracking: MlflowConfig) -> ServedM
     loaded = load_model(uri, expected_sha256=record.model_sha256 if record else None)
     threshold = float(loaded.metadata.get("threshold", 0.5))
     try:
-        scorer = ChurnScorer(loaded.model, threshold, loaded.metadata.get("linear_background"))
+        scorer = ChurnScorer(
+            loaded.model,
+            threshold,
+            loaded.metadata.get("linear_background"),
+            threads=serving.predict_threads,
+        )
     except (UnsupportedModelError, ValueError) as exc:
         msg = f"{serving.model_uri} is not a churnguard model this service can serve: {exc}"
         raise ModelLoadError(msg) from exc

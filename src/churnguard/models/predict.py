@@ -44,17 +44,23 @@ class ChurnScorer:
         threshold: Decision threshold; customers at or above it are predicted to churn.
         background: Mean encoded training vector (model metadata ``linear_background``), the
             reference point of linear attributions; without it, the mean of the scored rows.
+        threads: LightGBM threads for batches of 256 rows or more (0 = every core; a server
+            handling concurrent requests does better with 1 per request).
     """
 
     def __init__(
-        self, model: Any, threshold: float, background: Sequence[float] | None = None
+        self,
+        model: Any,
+        threshold: float,
+        background: Sequence[float] | None = None,
+        threads: int = 0,
     ) -> None:
         if not 0.0 < threshold < 1.0:
             msg = f"threshold must be within (0, 1), got {threshold}"
             raise ValueError(msg)
         self.model = model
         self.threshold = threshold
-        self.compiled = CompiledModel(model, background)
+        self.compiled = CompiledModel(model, background, threads)
         self._has_background = background is not None
         sources = encoded_sources(unwrap_pipeline(model).named_steps["features"])
         self.fields: tuple[str, ...] = FEATURE_COLUMNS

@@ -11,9 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from churnguard.api.deps import Metrics, RequestId, Served, Serving
 from churnguard.api.metrics import ServiceMetrics
+from churnguard.api.openapi import json_body
 from churnguard.api.schemas import (
     BatchRequest,
     BatchResponse,
@@ -92,6 +96,31 @@ async def predict(
     )
 
 
+def _parse_batch(raw: bytes, max_batch: int) -> BatchRequest:
+    """The request body → a validated batch, with FastAPI's 422 (fields under ``body``) or 413.
+
+    pydantic's own JSON parser reads the body in one pass: no ``json.loads`` tree of dicts to
+    validate afterwards. The validation rules (and NaN/Infinity refusal) are the model's, as for
+    a declared body parameter.
+    """
+    try:
+        batch = BatchRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = []
+        for error in exc.errors(include_url=False):
+            error = {**error, "loc": ("body", *error["loc"])}
+            if error["type"] == "json_invalid":  # never echo a (possibly huge) unparsable body
+                error["input"] = {}
+            errors.append(error)
+        raise RequestValidationError(errors) from None
+    if len(batch.records) > max_batch:
+        detail = (
+            f"{len(batch.records)} records sent; at most {max_batch} per batch: split the request"
+        )
+        raise HTTPException(status_code=413, detail=detail)
+    return batch
+
+
 def _batch_body(
     served: ServedModel, records: list[CustomerRecord], request_id: str
 ) -> tuple[bytes, list[float]]:
@@ -120,21 +149,28 @@ def _batch_body(
     return json.dumps(body, allow_nan=False).encode(), probabilities
 
 
-@router.post("/predict/batch", response_model=BatchResponse)
-def predict_batch(
-    body: BatchRequest,
-    request: Request,
-    served: Served,
-    serving: Serving,
-    metrics: Metrics,
-    request_id: RequestId,
+def _score_batch(
+    raw: bytes, served: ServedModel, max_batch: int, request_id: str
+) -> tuple[list[CustomerRecord], bytes, list[float]]:
+    records = _parse_batch(raw, max_batch).records
+    content, probabilities = _batch_body(served, records, request_id)
+    return records, content, probabilities
+
+
+@router.post("/predict/batch", response_model=BatchResponse, openapi_extra=json_body(BatchRequest))
+async def predict_batch(
+    request: Request, served: Served, serving: Serving, metrics: Metrics, request_id: RequestId
 ) -> Response:
-    """Predictions for up to ``serving.max_batch`` customers, in the order sent."""
-    if len(body.records) > serving.max_batch:
-        detail = f"{len(body.records)} records sent; at most {serving.max_batch} per batch: split the request"
-        raise HTTPException(status_code=413, detail=detail)
-    content, probabilities = _batch_body(served, body.records, request_id)
-    _remember_ids(request, body.records)
+    """Predictions for up to ``serving.max_batch`` customers, in the order sent.
+
+    The body is a ``BatchRequest`` (documented in the schema); it is read and validated here,
+    off the event loop together with the scoring.
+    """
+    raw = await request.body()
+    records, content, probabilities = await run_in_threadpool(
+        _score_batch, raw, served, serving.max_batch, request_id
+    )
+    _remember_ids(request, records)
     _record_metrics(metrics, served.version, probabilities, served.scorer.threshold)
     return Response(content, media_type="application/json")
 
