@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -101,3 +103,100 @@ def postgres_url() -> str:
     finally:
         engine.dispose()
     return url
+
+
+# -- monitoring: a prediction store with logged traffic and labels ----------------------------
+def _logged_rows(
+    frame: pd.DataFrame, probability: np.ndarray, prefix: str, start: datetime
+) -> list[dict[str, object]]:
+    from churnguard.data.schema import FEATURE_COLUMNS, ID_COLUMN
+
+    rows: list[dict[str, object]] = []
+    for i, (record, p) in enumerate(zip(frame.to_dict("records"), probability, strict=True)):
+        rows.append(
+            {
+                "record_id": f"{prefix}-{i}",
+                "request_id": f"{prefix}-{i}",
+                "row_index": 0,
+                "customer_id": str(record[ID_COLUMN]),
+                "model_version": "1",
+                "model_alias": "champion",
+                "created_at": start + timedelta(seconds=i),
+                "features": {
+                    c: record[c].item() if hasattr(record[c], "item") else record[c]
+                    for c in FEATURE_COLUMNS
+                },
+                "churn_probability": float(p),
+                "churn": bool(p >= 0.5),
+                "latency_ms": 1.0,
+                "endpoint": "/predict",
+            }
+        )
+    return rows
+
+
+@pytest.fixture(scope="session")
+def monitored_traffic(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """A sqlite prediction store with 400 logged predictions (the second half drifted) and a
+    label for each, plus the drift reference of the model that made them.
+
+    The model is a small logistic regression on synthetic customers; probabilities are its own.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from churnguard.data.drift import DriftSpec
+    from churnguard.data.preprocess import coerce_types
+    from churnguard.data.schema import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
+    from churnguard.monitoring.reference import build_drift_reference
+    from churnguard.monitoring.store import Label, MonitoringStore
+
+    folder = tmp_path_factory.mktemp("monitored")
+    train = coerce_types(generate_customers(3000, seed=11))
+    encode = ColumnTransformer(
+        [
+            ("categories", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL_FEATURES)),
+            ("numbers", "passthrough", list(NUMERIC_FEATURES)),
+        ]
+    )
+    model = make_pipeline(encode, LogisticRegression(max_iter=3000)).fit(
+        train[list(FEATURE_COLUMNS)], train["Churn"]
+    )
+    held_out = coerce_types(generate_customers(2000, seed=12))
+    reference = build_drift_reference(
+        train[list(FEATURE_COLUMNS)], model.predict_proba(held_out[list(FEATURE_COLUMNS)])[:, 1]
+    )
+    reference_path = folder / "drift_reference.json"
+    reference_path.write_text(reference.model_dump_json(), encoding="utf-8")
+    normal = coerce_types(generate_customers(200, seed=13))
+    drifted = coerce_types(
+        generate_customers(
+            200,
+            seed=14,
+            drift=DriftSpec(
+                numeric_shift={"MonthlyCharges": 1.4, "tenure": 0.5},
+                category_mix={
+                    "Contract": {"Month-to-month": 0.9, "One year": 0.05, "Two year": 0.05}
+                },
+            ),
+        )
+    )
+    start = datetime.now(UTC) - timedelta(minutes=45)
+    url = f"sqlite:///{folder / 'store.db'}"
+    store = MonitoringStore(url)
+    store.create()
+    for prefix, frame, offset in (("n", normal, 0), ("d", drifted, 1800)):
+        probability = model.predict_proba(frame[list(FEATURE_COLUMNS)])[:, 1]
+        store.write_predictions(
+            _logged_rows(frame, probability, prefix, start + timedelta(seconds=offset))  # type: ignore[arg-type]
+        )
+        store.add_labels(
+            [
+                Label(churn=bool(churn), request_id=f"{prefix}-{i}")
+                for i, churn in enumerate(frame["Churn"])
+            ]
+        )
+    store.close()
+    return url, reference_path

@@ -34,6 +34,8 @@ PLAN: list[tuple[str, GenerationMode, int]] = [
     ("GET /ready", POSITIVE, 1),
     ("GET /model", POSITIVE, 1),
     ("GET /metrics", POSITIVE, 1),
+    ("GET /dashboard", POSITIVE, 1),
+    ("GET /dashboard/data", POSITIVE, 1),  # the monitor refreshes at start: 200
     ("GET /v2", POSITIVE, 1),
     ("GET /v2/health/live", POSITIVE, 1),
     ("GET /v2/health/ready", POSITIVE, 1),

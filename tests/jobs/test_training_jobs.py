@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import mlflow
 import pytest
-import yaml
 from mlflow import MlflowClient
 
 from churnguard.cli import main
@@ -23,36 +21,6 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
         main(list(args))
     out, err = capsys.readouterr()
     return int(caught.value.code or 0), out, err
-
-
-@pytest.fixture
-def model_project(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The data project plus a small model configuration and a private MLflow store."""
-    config = yaml.safe_load((REPO_ROOT / "configs" / "model_config.yaml").read_text())
-    config["mlflow"] |= {
-        "tracking_uri": f"sqlite:///{project / 'mlflow.db'}",
-        "artifact_location": str(project / "mlruns"),
-    }
-    config["model"] |= {"cv_folds": 3, "calibration": "none"}
-    config["model"]["lightgbm"] |= {"n_estimators": 60}
-    config["tuning"] |= {
-        "n_trials": 2,
-        "cv_folds": 2,
-        "timeout_seconds": 60,
-        "storage": f"sqlite:///{project / 'optuna.db'}",
-    }
-    config["tuning"]["search_space"]["blend"]["lightgbm__n_estimators"] = {
-        "type": "int",
-        "low": 20,
-        "high": 60,
-        "step": 20,
-    }
-    config["gate"] |= {"min_auc": 0.6, "margin": 0.0}
-    (project / "configs" / "model_config.yaml").write_text(yaml.safe_dump(config))
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    yield project
-    mlflow.set_tracking_uri("")
-    mlflow.set_registry_uri("")
 
 
 def test_full_pipeline_ends_with_a_champion_and_an_audit_trail(

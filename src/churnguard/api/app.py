@@ -18,12 +18,14 @@ from churnguard.api.errors import http_error, validation_error
 from churnguard.api.metrics import create_metrics
 from churnguard.api.middleware import REQUEST_ID_HEADER, ServiceMiddleware
 from churnguard.api.openapi import document_models
-from churnguard.api.routes import admin, feedback, health, metrics, model, predict, v2
+from churnguard.api.routes import admin, dashboard, feedback, health, metrics, model, predict, v2
 from churnguard.api.schemas import BatchRequest
 from churnguard.api.security import resolve_api_key
 from churnguard.api.state import ModelSlot, try_load
-from churnguard.api.store import FeedbackStore, StoreUnavailableError
 from churnguard.config import ChurnguardConfig
+from churnguard.monitoring.monitor import ServiceMonitor
+from churnguard.monitoring.predlog import PredictionLog
+from churnguard.monitoring.store import MonitoringStore, StoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,14 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
     """
     service_metrics = create_metrics()
     slot = ModelSlot()
-    store = FeedbackStore(config.serving.store_url)
+    store = MonitoringStore(config.serving.store_url)
+    prediction_log = (
+        PredictionLog(config.serving.store_url, config.monitoring, service_metrics)
+        if config.monitoring.log_predictions
+        else None
+    )
+    # Drift and quality gauges, and the /dashboard snapshot, refreshed in the background.
+    monitor = ServiceMonitor(store, config.monitoring, service_metrics, lambda: slot.holder.served)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,8 +64,15 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
         try:
             await run_in_threadpool(store.create)
         except StoreUnavailableError as exc:
-            logger.warning("feedback store unavailable at startup", extra={"reason": str(exc)})
+            # Predictions are still served (and spooled); labels get 503 until it is back.
+            logger.warning("serving store unavailable at startup", extra={"reason": str(exc)})
+        if prediction_log is not None:
+            await run_in_threadpool(prediction_log.start)
+        monitor.start()
         yield
+        monitor.stop()
+        if prediction_log is not None:
+            await run_in_threadpool(prediction_log.stop)
         store.close()
 
     app = FastAPI(
@@ -70,6 +86,8 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
     app.state.config = config
     app.state.slot = slot
     app.state.store = store
+    app.state.prediction_log = prediction_log
+    app.state.monitor = monitor
     app.state.metrics = service_metrics
     app.state.api_key = resolve_api_key(config.serving)
     for router in (
@@ -79,6 +97,7 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
         feedback.router,
         admin.router,
         metrics.router,
+        dashboard.router,
         v2.router,
     ):
         app.include_router(router)

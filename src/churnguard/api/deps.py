@@ -13,8 +13,8 @@ from fastapi import Depends, HTTPException, Request
 from churnguard.api.config import ServingConfig
 from churnguard.api.metrics import ServiceMetrics
 from churnguard.api.state import ModelSlot, ServedModel
-from churnguard.api.store import FeedbackStore
 from churnguard.config import ChurnguardConfig
+from churnguard.monitoring.store import MonitoringStore
 
 
 async def _served_model(request: Request) -> ServedModel:
@@ -52,8 +52,8 @@ async def _slot(request: Request) -> ModelSlot:
     return slot
 
 
-async def _store(request: Request) -> FeedbackStore:
-    store: FeedbackStore = request.app.state.store
+async def _store(request: Request) -> MonitoringStore:
+    store: MonitoringStore = request.app.state.store
     return store
 
 
@@ -63,6 +63,6 @@ Serving = Annotated[ServingConfig, Depends(_serving)]
 Config = Annotated[ChurnguardConfig, Depends(_config)]
 Metrics = Annotated[ServiceMetrics, Depends(_metrics)]
 Slot = Annotated[ModelSlot, Depends(_slot)]
-Store = Annotated[FeedbackStore, Depends(_store)]
+Store = Annotated[MonitoringStore, Depends(_store)]
 
 __all__ = ["Config", "Metrics", "RequestId", "Served", "Serving", "Slot", "Store"]

@@ -1,12 +1,14 @@
 """Loading the served model: from the registry alias or a local bundle, verified and warmed up.
 
 The app holds a :class:`ModelHolder`; a reload builds a complete new holder and swaps the
-reference in one assignment, so a request that already picked its model finishes on it.
+reference in one assignment, so a request that already picked its model finishes on it. The
+model's drift reference is loaded with it when it can be (a missing one never fails the load).
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
@@ -27,17 +30,26 @@ from churnguard.models.fastpath import UnsupportedModelError
 from churnguard.models.predict import ChurnScorer
 from churnguard.models.serialization import ModelLoadError
 from churnguard.models.tracking import configure_mlflow, load_model
+from churnguard.monitoring.reference import (
+    DRIFT_REFERENCE_FILE,
+    DriftReference,
+    read_drift_reference,
+)
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A loaded, warmed-up model and what the API reports about it."""
+    """A loaded, warmed-up model and what the API reports about it.
+
+    ``drift_reference`` is None when the model has none (or it could not be read).
+    """
 
     scorer: ChurnScorer
     info: ModelInfoOut
     load_seconds: float
+    drift_reference: DriftReference | None = None
 
     @property
     def version(self) -> str:
@@ -70,7 +82,7 @@ def records_columns(records: list[CustomerRecord]) -> dict[str, list[Any]]:
     return {column: [getattr(r, column) for r in records] for column in FEATURE_COLUMNS}
 
 
-def _resolve(serving: ServingConfig, tracking: MlflowConfig) -> tuple[str, ModelRecord | None]:
+def resolve_model(serving: ServingConfig, tracking: MlflowConfig) -> tuple[str, ModelRecord | None]:
     """The URI to download (a registry alias pinned to its version) and its record."""
     alias = parse_alias_uri(serving.model_uri)
     if alias is not None:
@@ -83,6 +95,41 @@ def _resolve(serving: ServingConfig, tracking: MlflowConfig) -> tuple[str, Model
     return serving.model_uri, read_manifest(Path(serving.model_uri))
 
 
+def _fetch_drift_reference(uri: str, record: ModelRecord | None) -> DriftReference:
+    """Read the drift reference of a bundle folder, or download it from the model's run."""
+    local = Path(uri)
+    if "://" not in uri and ":/" not in uri and local.is_dir():
+        return read_drift_reference(local / DRIFT_REFERENCE_FILE)
+    run_id = record.run_id if record else None
+    if run_id is None and uri.startswith("runs:/"):
+        run_id = uri.removeprefix("runs:/").split("/", 1)[0]
+    with tempfile.TemporaryDirectory(prefix="churnguard-drift-") as tmp:
+        if run_id:
+            found = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=DRIFT_REFERENCE_FILE, dst_path=tmp
+            )
+        else:  # a registry URI without a record: the file travels in the model folder
+            found = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{uri.rstrip('/')}/{DRIFT_REFERENCE_FILE}", dst_path=tmp
+            )
+        return read_drift_reference(Path(found))
+
+
+def load_drift_reference(uri: str, record: ModelRecord | None) -> DriftReference | None:
+    """The drift reference of the model at ``uri``, or None (with a warning) when unavailable.
+
+    A bundle folder holds it; a registry or run model has it among its run's artifacts.
+    """
+    try:
+        return _fetch_drift_reference(uri, record)
+    except Exception as exc:  # the reference is optional: nothing about it may fail a model load
+        logger.warning(
+            "no drift reference for the served model: drift monitoring is unavailable",
+            extra={"model_uri": uri, "reason": f"{type(exc).__name__}: {exc}".splitlines()[0]},
+        )
+        return None
+
+
 def load_served_model(serving: ServingConfig, tracking: MlflowConfig) -> ServedModel:
     """Load, verify, compile, warm up and describe the configured model.
 
@@ -91,7 +138,7 @@ def load_served_model(serving: ServingConfig, tracking: MlflowConfig) -> ServedM
         MlflowException: the alias or model does not exist.
     """
     started = time.perf_counter()
-    uri, record = _resolve(serving, tracking)
+    uri, record = resolve_model(serving, tracking)
     loaded = load_model(uri, expected_sha256=record.model_sha256 if record else None)
     threshold = float(loaded.metadata.get("threshold", 0.5))
     try:
@@ -121,7 +168,13 @@ def load_served_model(serving: ServingConfig, tracking: MlflowConfig) -> ServedM
         metrics=record.metrics if record else {},
         loaded_at=datetime.now(UTC).isoformat(),
     )
-    return ServedModel(scorer=scorer, info=info, load_seconds=time.perf_counter() - started)
+    reference = load_drift_reference(uri, record)
+    return ServedModel(
+        scorer=scorer,
+        info=info,
+        load_seconds=time.perf_counter() - started,
+        drift_reference=reference,
+    )
 
 
 def try_load(serving: ServingConfig, tracking: MlflowConfig) -> ModelHolder:
@@ -170,8 +223,10 @@ __all__ = [
     "ModelHolder",
     "ModelSlot",
     "ServedModel",
+    "load_drift_reference",
     "load_served_model",
     "records_columns",
     "records_frame",
+    "resolve_model",
     "try_load",
 ]

@@ -18,6 +18,7 @@ import typer
 from churnguard import __version__
 from churnguard.cli import data as data_commands
 from churnguard.cli import models as model_commands
+from churnguard.cli import monitor as monitor_commands
 from churnguard.cli import pipeline as pipeline_command
 from churnguard.cli import serve as serve_commands
 from churnguard.config import (
@@ -88,6 +89,7 @@ data_commands.register(app)
 model_commands.register(app)
 pipeline_command.register(app)
 serve_commands.register(app)
+monitor_commands.register(app)
 
 
 def _one_paragraph(message: str) -> str:

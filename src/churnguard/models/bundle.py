@@ -2,11 +2,15 @@
 
 A bundle is the MLflow model folder of one registered version plus ``churnguard_bundle.json``
 (name, version, run, metrics, the model file's sha256), so a container can serve it without a
-tracking server and still report — and verify — exactly which version it is.
+tracking server and still report — and verify — exactly which version it is. It also carries the
+version's ``drift_reference.json`` (from the model folder, or else from its training run), so the
+container can monitor drift offline.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,8 +25,14 @@ from churnguard.io import write_model_json
 from churnguard.models.registry import METRIC_TAG_PREFIX, MODEL_SHA_TAG
 from churnguard.models.serialization import ModelLoadError
 from churnguard.models.tracking import load_model
+from churnguard.monitoring.reference import (
+    DRIFT_REFERENCE_FILE,
+    DriftReferenceError,
+    read_drift_reference,
+)
 
 MANIFEST_NAME: Final = "churnguard_bundle.json"
+logger = logging.getLogger(__name__)
 
 
 class ModelRecord(BaseModel):
@@ -86,11 +96,42 @@ def read_manifest(bundle: Path) -> ModelRecord | None:
         raise ModelLoadError(msg) from exc
 
 
+def _copy_drift_reference(local: Path, record: ModelRecord) -> None:
+    """Make sure the bundle folder ``local`` holds a valid drift reference, if there is one.
+
+    Models logged by ``churnguard train`` carry it in their folder; older ones only as a run
+    artifact. A bundle without it still serves (drift monitoring is then unavailable).
+    """
+    path = local / DRIFT_REFERENCE_FILE
+    if not path.is_file() and record.run_id:
+        # Best effort: a missing artifact is an ordinary outcome for older models.
+        with contextlib.suppress(MlflowException, OSError):
+            mlflow.artifacts.download_artifacts(
+                run_id=record.run_id, artifact_path=DRIFT_REFERENCE_FILE, dst_path=str(local)
+            )
+    if not path.is_file():
+        logger.warning(
+            "the bundle of %s version %s has no %s (neither in the model folder nor in run %s): "
+            "drift monitoring will be unavailable",
+            record.name,
+            record.version,
+            DRIFT_REFERENCE_FILE,
+            record.run_id,
+        )
+        return
+    try:
+        read_drift_reference(path)
+    except DriftReferenceError as exc:
+        path.unlink()
+        logger.warning("drift reference left out of the bundle: %s", exc)
+
+
 def export_bundle(model_uri: str, output: Path) -> ModelRecord:
     """Copy the registered version behind ``model_uri`` into ``output`` with its record.
 
     The model is downloaded, checked against the recorded hash and loaded once (so a bundle that
-    would not serve is never written); ``output`` is then replaced in one rename.
+    would not serve is never written); its drift reference is added when the registry has one;
+    ``output`` is then replaced in one rename.
 
     Raises:
         ModelLoadError: the URI is not ``models:/name@alias`` or the model fails its checks.
@@ -115,6 +156,7 @@ def export_bundle(model_uri: str, output: Path) -> ModelRecord:
             mlflow.artifacts.download_artifacts(artifact_uri=pinned, dst_path=str(staging))
         )
         write_model_json(local / MANIFEST_NAME, record)
+        _copy_drift_reference(local, record)
         previous = output.with_name(f".{output.name}.old")
         if output.exists():
             output.rename(previous)

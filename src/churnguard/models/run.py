@@ -2,13 +2,17 @@
 
 Each run records the whole resolved configuration as params, metrics on both held-out splits,
 evaluation plots and reports, feature importance and a global SHAP summary, the reference
-profile for drift detection, and the model itself (skops, signature, input example, decision
-threshold in its metadata). A run that fails is marked FAILED by MLflow and is never registered.
+profile, the drift reference (``drift_reference.json``: the train split's features and the
+model's churn probabilities on the test split, a run artifact also stored inside the logged model
+folder so it travels to the registry and to bundles), and the model itself (skops, signature,
+input example, decision threshold in its metadata). A run that fails is marked FAILED by MLflow
+and is never registered.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import tempfile
@@ -18,18 +22,28 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models.model import ModelInfo
 from pydantic import BaseModel, ConfigDict
 
 from churnguard.config import ChurnguardConfig
 from churnguard.data.preprocess import SplitFrames
 from churnguard.data.schema import FEATURE_COLUMNS, TARGET_COLUMN
-from churnguard.io import write_text_atomic
+from churnguard.io import write_model_json, write_text_atomic
 from churnguard.models import plots
 from churnguard.models.evaluate import EvaluationReport, evaluate_predictions, profit_curve
 from churnguard.models.explain import global_importance
 from churnguard.models.fastpath import encoded_mean
 from churnguard.models.tracking import configure_mlflow, log_model, provenance_tags
 from churnguard.models.train import FittedModel, fit_model
+from churnguard.monitoring.reference import (
+    DRIFT_REFERENCE_FILE,
+    DriftReference,
+    build_drift_reference,
+)
+
+logger = logging.getLogger(__name__)
 
 
 class TrainResult(BaseModel):
@@ -117,6 +131,29 @@ def _metadata(fitted: FittedModel, data_sha256: str, train: pd.DataFrame) -> dic
     }
 
 
+def drift_reference(fitted: FittedModel, splits: SplitFrames) -> DriftReference:
+    """The drift reference of a run: train features, churn probabilities on held-out data.
+
+    The probabilities come from the test split (the validation split when there is no test
+    split; none when both are empty): on the train split they would be overfitted.
+    """
+    held_out = splits.test if len(splits.test) else splits.validation
+    probabilities = fitted.model.predict_proba(held_out)[:, 1] if len(held_out) else None
+    return build_drift_reference(splits.train, probabilities)
+
+
+def _attach_to_model(info: ModelInfo, path: Path) -> None:
+    """Store ``path`` inside the logged model folder (it stays a run artifact if this fails)."""
+    try:
+        MlflowClient().log_model_artifact(info.model_id, str(path))
+    except (MlflowException, OSError) as exc:
+        logger.warning(
+            "%s kept as a run artifact only: storing it in the model folder failed: %s",
+            path.name,
+            exc,
+        )
+
+
 def train_and_log(
     config: ChurnguardConfig,
     splits: SplitFrames,
@@ -153,13 +190,16 @@ def train_and_log(
             _write_importance(fitted, scored[0][1] if scored else splits.train, out / "explain")
             if reference_profile is not None and reference_profile.is_file():
                 shutil.copy(reference_profile, out / "reference_profile.json")
+            drift_file = out / DRIFT_REFERENCE_FILE
+            write_model_json(drift_file, drift_reference(fitted, splits))
             mlflow.log_artifacts(str(out))
-        mlflow.log_metrics(metrics)
-        info = log_model(
-            fitted.model,
-            splits.train[list(FEATURE_COLUMNS)],
-            _metadata(fitted, data_sha256, splits.train),
-        )
+            mlflow.log_metrics(metrics)
+            info = log_model(
+                fitted.model,
+                splits.train[list(FEATURE_COLUMNS)],
+                _metadata(fitted, data_sha256, splits.train),
+            )
+            _attach_to_model(info, drift_file)
     result = TrainResult(
         run_id=run.info.run_id,
         model_uri=info.model_uri,
@@ -174,4 +214,4 @@ def train_and_log(
     return fitted, result
 
 
-__all__ = ["TrainResult", "train_and_log", "write_evaluation"]
+__all__ = ["TrainResult", "drift_reference", "train_and_log", "write_evaluation"]

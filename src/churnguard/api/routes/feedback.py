@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException
 from churnguard.api.deps import RequestId, Store
 from churnguard.api.schemas import FeedbackRequest, FeedbackResponse
 from churnguard.api.security import ApiKey
-from churnguard.api.store import Label, StoreUnavailableError
+from churnguard.monitoring.store import Label, StoreUnavailableError
 
 router = APIRouter(tags=["feedback"], dependencies=[ApiKey])
 
@@ -33,7 +33,7 @@ def feedback(body: FeedbackRequest, store: Store, request_id: RequestId) -> Feed
         for item in body.labels
     ]
     try:
-        accepted = store.add(labels)
+        accepted = store.add_labels(labels)
     except StoreUnavailableError as exc:
         raise HTTPException(
             status_code=503, detail=f"{exc}; nothing was stored, send the labels again"

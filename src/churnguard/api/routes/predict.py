@@ -2,11 +2,15 @@
 
 Single records take the compiled fast path (no DataFrame, microseconds) and run on the event
 loop; batches are vectorised and run in the thread pool so they never block other requests.
+Every prediction is handed to the prediction log (a queue append; the rows are built and written
+on the log's own thread). ``/explain`` is not logged: it explains a customer, usually one just
+scored by ``/predict``, and logging it would count that customer twice in the drift window.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +31,7 @@ from churnguard.api.schemas import (
     ReasonOut,
 )
 from churnguard.api.state import ServedModel, records_columns
+from churnguard.monitoring.predlog import PredictionLog, ScoredRequest
 
 router = APIRouter(tags=["predict"])
 
@@ -47,6 +52,37 @@ def _record_metrics(
 def _reasons(values: dict[str, Any], contributions: dict[str, float], k: int) -> list[ReasonOut]:
     ordered = sorted(contributions.items(), key=lambda item: -abs(item[1]))[:k]
     return [ReasonOut(field=f, value=values[f], contribution=c) for f, c in ordered]
+
+
+def submit_predictions(
+    log: PredictionLog | None,
+    request_id: str,
+    endpoint: str,
+    served: ServedModel,
+    records: Sequence[object],
+    probabilities: Sequence[float],
+    started: float,
+) -> None:
+    """Hand the scored records to the prediction log (``app.state.prediction_log``), if any.
+
+    ``started`` is the ``perf_counter`` time the route began: the logged latency covers
+    scoring and the route's own work, not the body parsing FastAPI did before the route.
+    """
+    if log is not None:
+        latency_ms = (time.perf_counter() - started) * 1000
+        log.submit(
+            ScoredRequest(
+                request_id,
+                endpoint,
+                served.version,
+                served.info.alias,
+                served.scorer.threshold,
+                time.time(),
+                latency_ms,
+                records,
+                probabilities,
+            )
+        )
 
 
 def _remember_ids(request: Request, records: Sequence[CustomerRecord]) -> None:
@@ -71,6 +107,7 @@ async def predict(
     ),
 ) -> Response:
     """Churn probability, decision at the model's threshold and risk band for one customer."""
+    started = time.perf_counter()
     # The hot path reads app state directly: each extra dependency costs FastAPI microseconds.
     state = request.app.state
     values = record.model_dump()
@@ -82,6 +119,10 @@ async def predict(
         reasons = _reasons(values, scorer.record_contributions(values)[0], top_k)
     _remember_ids(request, [record])
     _record_metrics(state.metrics, served.version, [probability], scorer.threshold)
+    request_id = request.state.request_id
+    submit_predictions(
+        state.prediction_log, request_id, "/predict", served, [values], [probability], started
+    )
     return _json(
         PredictionResponse(
             customerID=record.customerID,
@@ -91,7 +132,7 @@ async def predict(
             reasons=reasons,
             threshold=scorer.threshold,
             model_version=served.version,
-            request_id=request.state.request_id,
+            request_id=request_id,
         )
     )
 
@@ -166,12 +207,15 @@ async def predict_batch(
     The body is a ``BatchRequest`` (documented in the schema); it is read and validated here,
     off the event loop together with the scoring.
     """
+    started = time.perf_counter()
     raw = await request.body()
     records, content, probabilities = await run_in_threadpool(
         _score_batch, raw, served, serving.max_batch, request_id
     )
     _remember_ids(request, records)
     _record_metrics(metrics, served.version, probabilities, served.scorer.threshold)
+    log = request.app.state.prediction_log
+    submit_predictions(log, request_id, "/predict/batch", served, records, probabilities, started)
     return Response(content, media_type="application/json")
 
 

@@ -6,6 +6,7 @@ Inputs are one tensor per customer field (``shape [n]``), outputs ``churn_probab
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Request
@@ -15,11 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from churnguard import __version__
 from churnguard.api.deps import Metrics, RequestId, Served, Serving
+from churnguard.api.routes.predict import submit_predictions
 from churnguard.api.schemas import CustomerRecord
 from churnguard.api.state import ServedModel, records_columns
 from churnguard.data.schema import CATEGORIES, FEATURE_COLUMNS, ID_COLUMN
 
 MODEL_NAME = "churnguard"
+_INFER_PATH = f"/v2/models/{MODEL_NAME}/infer"
 router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"])
 Datatype = Literal["BOOL", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"]
 
@@ -226,12 +229,14 @@ def _outputs(served: ServedModel, records: list[CustomerRecord]) -> list[Respons
 )
 async def infer(
     body: InferenceRequest,
+    request: Request,
     served: Served,
     serving: Serving,
     metrics: Metrics,
     request_id: RequestId,
 ) -> InferenceResponse | JSONResponse:
-    """Score customers given as one tensor per field."""
+    """Score customers given as one tensor per field (logged under the response's ``id``)."""
+    started = time.perf_counter()
     records = _records(body, serving.max_batch)
     if isinstance(records, str):
         return _error(400, records)
@@ -242,9 +247,12 @@ async def infer(
         metrics.predictions.labels(served.version, "churn").inc(churned)
     if len(probabilities) - churned:
         metrics.predictions.labels(served.version, "stay").inc(len(probabilities) - churned)
+    response_id = body.id or request_id
+    log = request.app.state.prediction_log
+    submit_predictions(log, response_id, _INFER_PATH, served, records, probabilities, started)
     return InferenceResponse(
         model_name=MODEL_NAME,
         model_version=served.version,
-        id=body.id or request_id,
+        id=response_id,
         outputs=outputs,
     )

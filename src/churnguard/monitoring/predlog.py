@@ -1,0 +1,340 @@
+"""The prediction log: every prediction recorded off the request path, none lost in an outage.
+
+``submit`` hands a request's scores to an in-memory buffer bounded in rows (one lock, no I/O);
+one daemon thread builds the rows and inserts them in batches. When the store fails, batches go
+to the spool on disk (:mod:`churnguard.monitoring.spool`) and are replayed oldest-first once it
+answers again, every ``retry_seconds``; a spool left by an earlier process is replayed at start.
+Every row carries a unique ``record_id``, so a replay never stores a row twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from pydantic import TypeAdapter
+
+from churnguard.api.metrics import ServiceMetrics
+from churnguard.data.schema import FEATURE_COLUMNS, ID_COLUMN
+from churnguard.monitoring.config import MonitoringConfig
+from churnguard.monitoring.spool import Spool
+from churnguard.monitoring.store import MonitoringStore, PredictionRow, StoreUnavailableError
+
+logger = logging.getLogger(__name__)
+_ROW = TypeAdapter(PredictionRow)
+
+
+class ScoredRequest(NamedTuple):
+    """What one request scored; its rows are built later, on the writer thread.
+
+    ``records`` are the validated records (mappings, or objects with the customer fields as
+    attributes) and ``probabilities`` their churn probabilities, in the same order.
+    """
+
+    request_id: str
+    endpoint: str
+    model_version: str
+    model_alias: str | None
+    threshold: float
+    created_at: float  # unix time
+    latency_ms: float
+    records: Sequence[Any]
+    probabilities: Sequence[float]
+
+
+_Item = ScoredRequest | list[PredictionRow]
+
+
+def _features(record: Any) -> tuple[dict[str, Any], str | None]:
+    if isinstance(record, Mapping):
+        return {c: record[c] for c in FEATURE_COLUMNS}, record.get(ID_COLUMN)
+    return {c: getattr(record, c) for c in FEATURE_COLUMNS}, getattr(record, ID_COLUMN, None)
+
+
+class _Buffer:
+    """Submissions waiting for the writer, bounded in rows."""
+
+    def __init__(self, capacity: int, batch_rows: int, stopping: threading.Event) -> None:
+        self.capacity, self.batch_rows, self.rows = capacity, batch_rows, 0
+        self._stopping = stopping
+        self._items: deque[_Item] = deque()
+        self._ready = threading.Condition(threading.Lock())
+
+    def offer(self, item: _Item, rows: int) -> bool:
+        """Queue ``item`` unless that would pass the bound or the log is stopping."""
+        with self._ready:  # stopping is checked under the lock stop()'s last take() holds too
+            if self.rows + rows > self.capacity or self._stopping.is_set():
+                return False
+            self._items.append(item)
+            self.rows += rows
+            if self.rows >= self.batch_rows:
+                self._ready.notify()
+            return True
+
+    def take(self, wait: float) -> list[_Item]:
+        """Everything queued, once a batch is full, on stop, or after ``wait`` seconds."""
+        with self._ready:
+            if self.rows < self.batch_rows and not self._stopping.is_set():
+                self._ready.wait(wait)
+            items = list(self._items)
+            self._items.clear()
+            self.rows = 0
+            return items
+
+    def wake(self) -> None:
+        with self._ready:
+            self._ready.notify()
+
+
+class PredictionLog:
+    """Record predictions in the serving store from a background thread, spooling in outages.
+
+    Args:
+        store_url: SQLAlchemy URL of the store (``serving.store_url``).
+        config: Queue, batch, flush, spool and retry settings.
+        metrics: Where queue depth, spooled, written and dropped records are counted.
+    """
+
+    def __init__(
+        self, store_url: str, config: MonitoringConfig, metrics: ServiceMetrics | None = None
+    ) -> None:
+        self.config, self.metrics = config, metrics
+        self.store = MonitoringStore(store_url)
+        self.spool = Spool(config.spool_dir, config.spool_max_bytes)
+        self._stopping = threading.Event()
+        self._buffer = _Buffer(config.log_queue_size, config.log_batch_size, self._stopping)
+        self._ids = itertools.count()
+        self._prefix = secrets.token_hex(8)
+        self._thread: threading.Thread | None = None
+        self._healthy, self._retry_at = True, 0.0
+        #: Since the spool was last empty: spooled, dropped, replayed (and outage: 1 or 0).
+        self._backlog: Counter[str] = Counter()
+        self._backlog_since = 0.0
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Index the spool left by an earlier run (replayed first) and start the writer."""
+        try:
+            self.spool.load()
+        except OSError as exc:  # serve anyway: records that must be spooled are then counted
+            logger.error("prediction spool not readable", extra={"reason": str(exc)})
+        self._gauges()
+        self._thread = threading.Thread(target=self._run, name="churnguard-predlog", daemon=True)
+        self._thread.start()
+
+    def submit(self, rows: ScoredRequest | Sequence[Mapping[str, Any]]) -> None:
+        """Queue predictions for the store; never waits for I/O, never raises.
+
+        Args:
+            rows: A scored request (the routes' cheap form), or rows with the keys of
+                :class:`~churnguard.monitoring.store.PredictionRow` (``record_id`` optional,
+                ``created_at`` a datetime or unix time, ``features`` holding the 19 fields).
+
+        Beyond ``log_queue_size`` queued rows, records go straight to the spool; beyond the
+        spool's bound they are dropped and counted.
+        """
+        try:
+            item = rows if isinstance(rows, ScoredRequest) else [self._row(r) for r in rows]
+            count = len(item.probabilities) if isinstance(item, ScoredRequest) else len(item)
+            if self._buffer.offer(item, count):
+                if self.metrics is not None:
+                    self.metrics.log_queue_depth.set(self._buffer.rows)
+                return
+            self._to_spool(self._rows([item]))
+        except Exception as exc:  # a bad submission must never fail the prediction answered
+            logger.error("prediction records refused by the log", extra={"reason": str(exc)})
+            count = len(rows.probabilities if isinstance(rows, ScoredRequest) else rows)
+            self._dropped(count, "refused")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write everything queued to the store, or failing that to the spool, and stop."""
+        self._stopping.set()
+        self._buffer.wake()
+        alive = False
+        if self._thread is not None:
+            self._thread.join(timeout)
+            alive = self._thread.is_alive()
+        if alive:
+            logger.warning(
+                "prediction log writer still busy at shutdown", extra={"timeout_s": timeout}
+            )
+        if left := self._buffer.take(0):  # submitted while stopping, or the writer is stuck
+            self._to_spool(self._rows(left))
+        self._gauges()
+        if not alive:
+            self.store.close()
+
+    def _run(self) -> None:
+        while True:
+            stopping = self._stopping.is_set()
+            try:
+                self._deliver(self._rows(self._buffer.take(self.config.log_flush_seconds)))
+                self._replay()
+            except Exception:  # keep the writer alive whatever happens to one round
+                logger.exception("prediction log writer failed a round")
+            self._gauges()
+            if stopping and not self._buffer.rows:
+                return
+
+    def _row(self, row: Mapping[str, Any]) -> PredictionRow:
+        created = row.get("created_at", time.time())
+        ready = {
+            **row,
+            "record_id": row.get("record_id") or self._record_id(),
+            "created_at": created
+            if isinstance(created, datetime)
+            else datetime.fromtimestamp(created, UTC),
+            "features": _features(row["features"])[0],
+        }
+        return _ROW.validate_python(ready)
+
+    def _record_id(self) -> str:
+        return f"{self._prefix}-{next(self._ids):x}"
+
+    def _rows(self, items: list[_Item]) -> list[PredictionRow]:
+        rows: list[PredictionRow] = []
+        for item in items:
+            if not isinstance(item, ScoredRequest):
+                rows.extend(item)
+                continue
+            try:
+                rows.extend(self._scored_rows(item))
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                logger.error("prediction records refused by the log", extra={"reason": str(exc)})
+                self._dropped(len(item.probabilities), "refused")
+        return rows
+
+    def _scored_rows(self, item: ScoredRequest) -> list[PredictionRow]:
+        rows: list[PredictionRow] = []
+        created = datetime.fromtimestamp(item.created_at, UTC)
+        pairs = zip(item.records, item.probabilities, strict=True)
+        for index, (record, probability) in enumerate(pairs):
+            features, customer_id = _features(record)
+            p = float(probability)
+            rows.append(
+                {
+                    "record_id": self._record_id(),
+                    "request_id": item.request_id,
+                    "row_index": index,
+                    "customer_id": customer_id,
+                    "model_version": item.model_version,
+                    "model_alias": item.model_alias,
+                    "created_at": created,
+                    "features": features,
+                    "churn_probability": p,
+                    "churn": p >= item.threshold,
+                    "latency_ms": item.latency_ms,
+                    "endpoint": item.endpoint,
+                }
+            )
+        return rows
+
+    def _deliver(self, rows: list[PredictionRow]) -> None:
+        size = self.config.log_batch_size
+        for start in range(0, len(rows), size):
+            batch = rows[start : start + size]
+            if not self._healthy:
+                self._to_spool(batch)
+                continue
+            try:
+                self.store.write_predictions(batch)
+            except StoreUnavailableError as exc:
+                self._failed(exc)
+                self._to_spool(batch)
+            else:
+                self._written(len(batch))
+
+    def _replay(self) -> None:
+        """Write spool segments back, oldest first, for at most one flush interval."""
+        if not self._healthy:
+            if time.monotonic() < self._retry_at:
+                return
+            try:
+                self.store.create()  # also recreates the tables of a database restored empty
+            except StoreUnavailableError as exc:
+                self._failed(exc)
+                return
+            self._healthy = True
+        deadline = time.monotonic() + self.config.log_flush_seconds
+        while (segment := self.spool.oldest()) is not None and time.monotonic() < deadline:
+            rows = self.spool.read(segment)
+            if isinstance(rows, int):
+                self._dropped(rows, "unreadable spool segment")
+                continue
+            try:
+                self.store.write_predictions(rows)
+            except StoreUnavailableError as exc:
+                self._failed(exc)
+                return
+            self.spool.remove(segment)
+            self._written(len(rows), replayed=True)
+        if self.spool.oldest() is None and self._backlog:
+            with self._lock:
+                backlog, self._backlog = self._backlog, Counter()
+            logger.info(
+                "prediction store back: spool replayed"
+                if backlog["outage"]
+                else "prediction spool replayed",
+                extra={
+                    "seconds": round(time.monotonic() - self._backlog_since, 1),
+                    "spooled": backlog["spooled"],
+                    "replayed": backlog["replayed"],
+                    "dropped": backlog["dropped"],
+                },
+            )
+
+    def _count(self, key: str, value: int) -> int:
+        """Add to the backlog's counts; return the count before."""
+        with self._lock:
+            if not self._backlog:
+                self._backlog_since = time.monotonic()
+            before = self._backlog[key]
+            self._backlog[key] += value
+            return before
+
+    def _failed(self, exc: StoreUnavailableError) -> None:
+        self._healthy = False
+        self._retry_at = time.monotonic() + self.config.retry_seconds
+        if not self._count("outage", 1):
+            logger.warning(
+                "prediction store unavailable: spooling records until it is back",
+                extra={"reason": str(exc), "spool_dir": str(self.config.spool_dir)},
+            )
+
+    def _to_spool(self, rows: list[PredictionRow]) -> None:
+        try:
+            dropped = self.spool.append(rows)
+        except (OSError, TypeError, ValueError) as exc:
+            logger.error("prediction spool not writable", extra={"reason": str(exc)})
+            dropped = len(rows)
+        self._count("spooled", len(rows) - dropped)
+        self._dropped(dropped, f"spool full ({self.config.spool_max_bytes} bytes) or not writable")
+        self._gauges()
+
+    def _dropped(self, count: int, reason: str) -> None:
+        """Count lost records; warn once until the spool is empty again."""
+        if count and not self._count("dropped", count):
+            logger.warning("prediction records dropped", extra={"reason": reason})
+        if count and self.metrics is not None:
+            self.metrics.log_dropped.inc(count)
+
+    def _written(self, count: int, *, replayed: bool = False) -> None:
+        if replayed:
+            self._count("replayed", count)
+        if self.metrics is not None:
+            self.metrics.log_written.inc(count)
+
+    def _gauges(self) -> None:
+        if self.metrics is not None:
+            self.metrics.log_queue_depth.set(self._buffer.rows)
+            self.metrics.log_spooled.set(self.spool.rows)
+
+
+__all__ = ["PredictionLog", "ScoredRequest"]
