@@ -208,3 +208,20 @@ def test_openapi_documents_every_route_with_examples(client: TestClient) -> None
     assert len(bodies) == 5
     for name in bodies:  # every request body has an example in /docs
         assert components[name]["examples"], name
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("2026-01-01T03:00:00+02:00", "2026-01-01T01:00:00+00:00"),
+        # Valid times whose offset would push them out of range in UTC are clamped, not a 500.
+        ("0001-01-01T03:00:00+18:57", "0001-01-01T00:00:00+00:00"),
+        ("9999-12-31T23:00:00-18:57", "9999-12-31T23:59:59.999999+00:00"),
+    ],
+)
+def test_feedback_times_are_stored_in_utc(sent: str, stored: str) -> None:
+    from churnguard.api.schemas import FeedbackItem
+
+    item = FeedbackItem.model_validate({"request_id": "r", "churn": True, "observed_at": sent})
+    assert item.observed_at is not None
+    assert item.observed_at.isoformat() == stored

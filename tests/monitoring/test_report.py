@@ -55,3 +55,10 @@ def test_the_html_is_self_contained_with_every_plot(report: MonitoringReport) ->
     assert not re.search(r'(src|href)="https?://', page)
     assert "Alarms" in page
     assert "MonthlyCharges" in page
+
+
+def test_miscalibration_is_an_alarm_of_its_own(report: MonitoringReport) -> None:
+    strict = MonitoringConfig(max_calibration_error=0.001, min_roc_auc=0.1, quality_min_labels=50)
+    (found,) = alarms(None, report.quality, strict)
+    assert found.startswith("calibration drift: model version 1")
+    assert "observed churn rate" in found

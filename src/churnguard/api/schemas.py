@@ -7,9 +7,10 @@ names the field, the value and what is allowed.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 YesNo = Literal["No", "Yes"]
@@ -166,6 +167,19 @@ class FeedbackItem(BaseModel):
     customerID: str | None = Field(default=None, min_length=1, max_length=64)
     churn: bool
     observed_at: AwareDatetime | None = None
+
+    @field_validator("observed_at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        # Stored in UTC. An offset that pushes a valid time past year 1 or 9999 (e.g.
+        # 0001-01-01T03:00+18:57) is clamped to the representable bound, never a 500.
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            bound = datetime.min if value.year < 5000 else datetime.max
+            return bound.replace(tzinfo=UTC)
 
     @model_validator(mode="after")
     def _identified(self) -> FeedbackItem:

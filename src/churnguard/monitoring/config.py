@@ -51,6 +51,9 @@ class MonitoringConfig(BaseModel):
     quality_min_labels: Annotated[int, Field(ge=10)] = 200
     #: Alarm when rolling ROC-AUC falls below this.
     min_roc_auc: Annotated[float, Field(ge=0, le=1)] = 0.75
+    #: Alarm when the expected calibration error exceeds this: the churn rate moved away from
+    #: the predicted probabilities (label shift), which ROC-AUC alone does not see.
+    max_calibration_error: Annotated[float, Field(gt=0, le=1)] = 0.1
     #: Rolling quality window (days) for the quality-over-time series.
     quality_window_days: Annotated[int, Field(ge=1, le=3650)] = 7
 

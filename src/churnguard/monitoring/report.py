@@ -68,7 +68,7 @@ class MonitoringReport(BaseModel):
 def alarms(
     drift: DriftReport | None, quality: list[QualityMetrics], config: MonitoringConfig
 ) -> list[str]:
-    """The thresholds crossed: dataset drift, prediction drift, ROC-AUC below the minimum."""
+    """The thresholds crossed: data drift, prediction drift, a ROC-AUC drop, calibration drift."""
     found: list[str] = []
     if drift is not None and drift.dataset_drift:
         found.append(
@@ -86,6 +86,13 @@ def alarms(
             found.append(
                 f"quality drop: model version {item.model_version} ROC-AUC {item.roc_auc:.3f} < "
                 f"{config.min_roc_auc} on {item.n} labeled predictions"
+            )
+        if item.ece is not None and item.ece > config.max_calibration_error:
+            found.append(
+                f"calibration drift: model version {item.model_version} expected calibration "
+                f"error {item.ece:.3f} > {config.max_calibration_error} (observed churn rate "
+                f"{item.positive_rate:.3f} vs mean predicted {item.mean_probability:.3f}) on "
+                f"{item.n} labeled predictions"
             )
     return found
 

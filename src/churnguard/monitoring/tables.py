@@ -95,7 +95,8 @@ class PredictionRow(TypedDict):
     model_version: str
     model_alias: str | None
     created_at: datetime
-    features: dict[str, str | int | float]
+    #: The 19 input fields, or their JSON object text already encoded.
+    features: dict[str, str | int | float] | str
     churn_probability: float
     churn: bool
     latency_ms: float
@@ -126,7 +127,7 @@ def _driver_values(
             row["model_version"],
             row["model_alias"],
             stamps[created],
-            _json(row["features"]),
+            features if isinstance(features := row["features"], str) else _json(features),
             row["churn_probability"],
             row["churn"],
             row["latency_ms"],
@@ -182,7 +183,13 @@ def insert_predictions(connection: Connection, rows: Sequence[PredictionRow]) ->
     """
     insert_rows = _INSERTS.get(connection.dialect.name)
     if insert_rows is None:
-        connection.execute(insert(predictions_table), [dict(row) for row in rows])
+        decoded = [
+            {**row, "features": json.loads(row["features"])}
+            if isinstance(row["features"], str)
+            else dict(row)
+            for row in rows
+        ]
+        connection.execute(insert(predictions_table), decoded)
         return len(rows)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
