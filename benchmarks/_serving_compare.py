@@ -34,7 +34,9 @@ class Servers:
     mlflow: http.ServerSpec
 
 
-def server_specs(model: BenchmarkModel, config_path: Path, bundle: Path, tmp: Path) -> Servers:
+def server_specs(
+    model: BenchmarkModel, config_path: Path, bundle: Path, tmp: Path, log_predictions: bool = True
+) -> Servers:
     """The three server commands with their environments and free ports."""
     bin_dir = Path(sys.executable).parent
     tracking = model.config.mlflow.tracking_uri
@@ -43,6 +45,9 @@ def server_specs(model: BenchmarkModel, config_path: Path, bundle: Path, tmp: Pa
         "CHURNGUARD_MLFLOW_TRACKING_URI": tracking,
         "CHURNGUARD_MLFLOW_ARTIFACT_LOCATION": model.config.mlflow.artifact_location,
         "CHURNGUARD_SERVING_STORE_URL": f"sqlite:///{tmp / 'serving.db'}",
+        "CHURNGUARD_MONITORING_SPOOL_DIR": str(tmp / "spool"),
+        # The prediction log is on by default (every prediction recorded, as in production).
+        "CHURNGUARD_MONITORING_LOG_PREDICTIONS": "true" if log_predictions else "false",
     }
     mlflow_env = base | {
         "MLFLOW_TRACKING_URI": tracking,
