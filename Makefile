@@ -27,7 +27,7 @@ export DO_NOT_TRACK := 1
 # DVC stages call `churnguard`; find it in the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install demo pipeline params serve export-model docker-test mlflow-ui test test-fast notebooks validate lint format typecheck requirements clean
+.PHONY: help install demo pipeline params serve export-model docker-test mlflow-ui api-docs test test-fast notebooks validate lint format typecheck requirements clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ test: install validate ## Validators, then the whole test suite with coverage (n
 
 test-fast: install ## Unit tests only
 	$(BIN)/pytest -m unit -q
+
+api-docs: install ## Refresh the examples of docs/api_documentation.md from the running app
+	$(BIN)/python scripts/api_docs.py
 
 notebooks: install ## Execute the four notebooks top to bottom (real data when CHURNGUARD_REAL_DATA is set)
 	$(BIN)/pytest -q tests/notebooks

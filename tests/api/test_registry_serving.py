@@ -217,6 +217,7 @@ def test_without_a_champion_the_server_is_alive_but_not_ready(started: Started) 
     assert started.predict.status_code == 503
     assert "no model is loaded" in started.predict.json()["detail"]
     assert started.v2_ready.status_code == 503
+    assert started.v2_ready.json()["error"].startswith("no model is loaded")
     with started.server.client() as http:
         assert http.get("/health").status_code == 200
 

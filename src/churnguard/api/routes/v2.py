@@ -141,8 +141,9 @@ async def live() -> dict[str, bool]:
 @router.get("/health/ready", responses={503: {"model": V2Error}})
 async def server_ready(request: Request) -> Any:
     """The server can score: a model is loaded."""
-    if request.app.state.slot.holder.served is None:
-        return JSONResponse(status_code=503, content={"ready": False})
+    holder = request.app.state.slot.holder
+    if holder.served is None:
+        return _error(503, f"no model is loaded: {holder.reason}")
     return {"ready": True}
 
 
