@@ -70,7 +70,7 @@ mlflow-ui: install ## Browse runs, nested trials, plots and the registry of the 
 params: install ## Write the resolved configuration to params.yaml
 	$(CG) params --output params.yaml
 
-test: install validate ## Validators, then the whole test suite with coverage (notebooks included)
+test: install lint typecheck validate ## Lint, types, validators, then the whole test suite with coverage (notebooks included)
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-report=xml:reports/coverage.xml
 
 test-fast: install ## Unit tests only
