@@ -225,3 +225,19 @@ def test_feedback_times_are_stored_in_utc(sent: str, stored: str) -> None:
     item = FeedbackItem.model_validate({"request_id": "r", "churn": True, "observed_at": sent})
     assert item.observed_at is not None
     assert item.observed_at.isoformat() == stored
+
+
+def test_the_model_training_time_is_served_and_exported(client: TestClient) -> None:
+    from datetime import UTC, datetime
+
+    trained_at = client.get("/model").json()["trained_at"]
+    assert trained_at is not None
+    age = datetime.now(UTC) - datetime.fromisoformat(trained_at)
+    assert 0 <= age.total_seconds() < 3600  # the bundle was trained by this test session
+    metrics = client.get("/metrics").text
+    (line,) = [
+        sample
+        for sample in metrics.splitlines()
+        if sample.startswith("churnguard_model_trained_timestamp_seconds ")
+    ]
+    assert float(line.split()[1]) == datetime.fromisoformat(trained_at).timestamp()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -57,10 +56,8 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         slot.holder = await run_in_threadpool(try_load, config.serving, config.mlflow)
-        if slot.holder.served is not None:
-            service_metrics.model_loaded.set(1)
-            service_metrics.model_load_seconds.set(slot.holder.served.load_seconds)
-            service_metrics.model_loaded_at.set(time.time())
+        if (served := slot.holder.served) is not None:
+            service_metrics.model_served(served.load_seconds, served.info.trained_at)
         try:
             await run_in_threadpool(store.create)
         except StoreUnavailableError as exc:

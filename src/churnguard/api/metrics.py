@@ -8,7 +8,9 @@ and ``/metrics`` aggregates every worker.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from prometheus_client import (
     CollectorRegistry,
@@ -38,6 +40,7 @@ class ServiceMetrics:
     model_loaded: Gauge
     model_load_seconds: Gauge
     model_loaded_at: Gauge
+    model_trained_at: Gauge
     reloads: Counter
     # -- prediction log (churnguard.monitoring.predlog) ------------------------------------
     log_queue_depth: Gauge
@@ -54,6 +57,14 @@ class ServiceMetrics:
     quality: Gauge
     labeled_predictions: Gauge
     monitor_last_run: Gauge
+
+    def model_served(self, load_seconds: float, trained_at: str | None) -> None:
+        """Record a successful model load: loaded flag, load time, load and training times."""
+        self.model_loaded.set(1)
+        self.model_load_seconds.set(load_seconds)
+        self.model_loaded_at.set(time.time())
+        if trained_at is not None:
+            self.model_trained_at.set(datetime.fromisoformat(trained_at).timestamp())
 
     def exposition(self) -> bytes:
         """The Prometheus text of every metric (all workers in multiprocess mode)."""
@@ -118,6 +129,12 @@ def create_metrics() -> ServiceMetrics:
         model_loaded_at=Gauge(
             "churnguard_model_loaded_timestamp_seconds",
             "Unix time the served model was loaded (model age = time() - this).",
+            registry=registry,
+            multiprocess_mode="max",
+        ),
+        model_trained_at=Gauge(
+            "churnguard_model_trained_timestamp_seconds",
+            "Unix time the served model was trained (model staleness = time() - this).",
             registry=registry,
             multiprocess_mode="max",
         ),

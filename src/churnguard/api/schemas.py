@@ -146,6 +146,8 @@ class ModelInfoOut(BaseModel):
     threshold: float
     metrics: dict[str, float]
     loaded_at: str
+    #: When the model was trained and saved (UTC, ISO 8601); its age drives the staleness alert.
+    trained_at: str | None = None
 
 
 class FeedbackItem(BaseModel):

@@ -167,6 +167,7 @@ def load_served_model(serving: ServingConfig, tracking: MlflowConfig) -> ServedM
         threshold=threshold,
         metrics=record.metrics if record else {},
         loaded_at=datetime.now(UTC).isoformat(),
+        trained_at=loaded.created_at.isoformat() if loaded.created_at else None,
     )
     reference = load_drift_reference(uri, record)
     return ServedModel(

@@ -18,6 +18,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,8 @@ class LoadedModel:
     metadata: dict[str, Any]
     model_uri: str
     model_sha256: str = ""
+    #: When the model was saved (the MLmodel file's ``utc_time_created``), in UTC.
+    created_at: datetime | None = None
 
 
 def _model_arguments(
@@ -235,10 +238,22 @@ def load_model(model_uri: str, expected_sha256: str | None = None) -> LoadedMode
             msg = f"refusing {model_uri}: its model file has sha256 {digest or 'missing'}, the registry records {expected_sha256}; the artifact was changed or corrupted: re-register the model"
             raise ModelLoadError(msg)
         model = load_local_model(local)
-        metadata = Model.load(str(local)).metadata or {}
+        description = Model.load(str(local))
     return LoadedModel(
-        model=model, metadata=dict(metadata), model_uri=model_uri, model_sha256=digest
+        model=model,
+        metadata=dict(description.metadata or {}),
+        model_uri=model_uri,
+        model_sha256=digest,
+        created_at=_created_at(description.utc_time_created),
     )
+
+
+def _created_at(text: str | None) -> datetime | None:
+    """The MLmodel file's ``utc_time_created`` (naive UTC text) as an aware time."""
+    try:
+        return datetime.fromisoformat(str(text)).replace(tzinfo=UTC) if text else None
+    except ValueError:
+        return None
 
 
 __all__ = [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -41,9 +39,7 @@ async def reload(
         )
         return JSONResponse(status_code=409, content=body.model_dump())
     metrics.reloads.labels("loaded").inc()
-    metrics.model_loaded.set(1)
-    metrics.model_load_seconds.set(attempted.served.load_seconds)
-    metrics.model_loaded_at.set(time.time())
+    metrics.model_served(attempted.served.load_seconds, attempted.served.info.trained_at)
     return ReloadResponse(
         reloaded=True,
         previous_version=before,
