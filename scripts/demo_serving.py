@@ -146,6 +146,8 @@ def main() -> int:
         "CHURNGUARD_SERVING_STORE_URL": f"sqlite:///{STORE.resolve()}",
         "CHURNGUARD_SERVING_API_KEY": key,
         "CHURNGUARD_MONITORING_SPOOL_DIR": str(STORE.parent / "spool"),
+        # A short shadow run: the challenger scores every request in the background.
+        "CHURNGUARD_SERVING_EXPERIMENT_MODE": "shadow",
     }
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -198,6 +200,17 @@ def main() -> int:
         print("the monitoring report failed (see above)", file=sys.stderr)
         return 1
     print(f"monitoring report: open {REPORT.resolve()} in a browser")
+    print("shadow experiment (champion answered, challenger scored the same requests):")
+    subprocess.run(  # noqa: S603 - our own entry point, fixed arguments
+        [
+            command[0],
+            "experiment",
+            "report",
+            "--store-url",
+            environment["CHURNGUARD_SERVING_STORE_URL"],
+        ],
+        check=False,
+    )
     return 0
 
 

@@ -192,6 +192,7 @@ def test_openapi_documents_every_route_with_examples(client: TestClient) -> None
         "/explain",
         "/feedback",
         "/admin/reload",
+        "/admin/experiment",
         "/metrics",
         "/v2/health/live",
         "/v2/health/ready",
@@ -205,7 +206,7 @@ def test_openapi_documents_every_route_with_examples(client: TestClient) -> None
         for op in ops.values()
         if "requestBody" in op
     ]
-    assert len(bodies) == 5
+    assert len(bodies) == 6
     for name in bodies:  # every request body has an example in /docs
         assert components[name]["examples"], name
 

@@ -360,3 +360,16 @@ def test_the_server_survives_the_bad_requests(http: httpx.Client, model_bundle: 
     assert math.isclose(
         body["churn_probability"], model_bundle.probability([EXAMPLE_CUSTOMER])[0], abs_tol=1e-9
     )
+
+
+def test_experiment_commands_switch_the_running_service_back_and_reload_it(
+    server: LiveServer,
+) -> None:
+    from churnguard.jobs.experiment import ServiceCallError, ServiceTarget, end_in_service
+
+    answer = end_in_service(ServiceTarget(server.base_url, API_KEY))
+    assert answer["reloaded"] is True
+    with server.client() as http:
+        assert http.get("/model").json()["experiment"]["mode"] == "single"
+    with pytest.raises(ServiceCallError, match="401"):
+        end_in_service(ServiceTarget(server.base_url, "wrong-key"))

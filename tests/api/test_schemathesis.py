@@ -42,6 +42,9 @@ PLAN: list[tuple[str, GenerationMode, int]] = [
     ("GET /v2/models/churnguard", POSITIVE, 1),
     ("GET /v2/models/churnguard/ready", POSITIVE, 1),
     ("POST /admin/reload", POSITIVE, 1),  # with the key: a real (sub-second) reload
+    # With the key; no challenger is registered, so shadow and ab are refused (409).
+    ("POST /admin/experiment", POSITIVE, 10),
+    ("POST /admin/experiment", NEGATIVE, 20),
     ("POST /predict", POSITIVE, 300),
     ("POST /predict", NEGATIVE, 150),
     ("POST /explain", POSITIVE, 200),
@@ -56,7 +59,7 @@ PLAN: list[tuple[str, GenerationMode, int]] = [
 MIN_TOTAL_CASES = 1000
 #: Operations guarded by the API key; the cases send it (schemathesis's ``ignored_auth`` check
 #: also sends them without a key and with a wrong one, expecting 401).
-KEYED = frozenset({"POST /feedback", "POST /admin/reload"})
+KEYED = frozenset({"POST /feedback", "POST /admin/reload", "POST /admin/experiment"})
 
 
 @pytest.fixture(scope="module")

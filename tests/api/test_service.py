@@ -236,8 +236,11 @@ def test_metrics_count_requests_and_predictions(client: TestClient) -> None:
     text_ = client.get("/metrics").text
     assert 'churnguard_http_requests_total{method="POST",route="/predict",status="200"}' in text_
     assert 'churnguard_http_requests_total{method="POST",route="/predict",status="422"}' in text_
-    assert 'churnguard_predictions_total{label="churn",model_version="bundle"}' in text_ or (
-        'churnguard_predictions_total{label="stay",model_version="bundle"}' in text_
+    assert (
+        'churnguard_predictions_total{label="churn",model_version="bundle",variant="champion"}'
+        in text_
+        or 'churnguard_predictions_total{label="stay",model_version="bundle",variant="champion"}'
+        in text_
     )
     assert "churnguard_http_request_duration_seconds_bucket" in text_
     assert "churnguard_model_loaded 1.0" in text_

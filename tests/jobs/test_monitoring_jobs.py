@@ -32,3 +32,25 @@ def test_check_with_retrain_registers_a_challenger_and_keeps_the_champion(
     model = MlflowClient().get_registered_model(config.registry.model_name)
     assert "challenger" in model.aliases
     assert "champion" not in model.aliases  # the gate was never asked
+
+
+def test_stopping_an_experiment_is_recorded_in_the_audit_history(
+    model_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    for command in (["pipeline"], ["train"]):  # v1 champion, then v2 challenger
+        with pytest.raises(SystemExit) as caught:
+            main(command)
+        assert caught.value.code in (0, None), capsys.readouterr().err
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as caught:
+        main(["experiment", "stop", "--reason", "no measurable gain"])
+    out, err = capsys.readouterr()
+    assert caught.value.code in (0, None), err
+    assert "challenger 2 not promoted" in out
+    history = json.loads((model_project / "models" / "model_registry.json").read_text())
+    last = history[-1]
+    assert last["action"] == "experiment_stop"
+    assert (last["version"], last["previous_champion"]) == (2, 1)
+    assert last["reason"] == "no measurable gain"

@@ -172,6 +172,9 @@ def test_labels_join_by_request_id_and_by_customer_id(store: MonitoringStore) ->
         "churn_probability",
         "churn",
         "actual",
+        "variant",
+        "shadow",
+        "request_key",
     ]
     got = {(r.request_id, r.churn_probability, r.actual) for r in labeled.itertuples()}
     assert got == {("single", 0.9, 1), ("batch", 0.7, 0), ("early", 0.6, 1)}
@@ -231,3 +234,37 @@ def test_an_unreachable_store_raises_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailableError, match=r"a-folder\.db"):
         store.recent_predictions()
     store.close()
+
+
+def test_an_older_prediction_table_gets_the_new_columns(tmp_path: Path) -> None:
+    """A store created before the experiment columns existed is upgraded in place."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "CREATE TABLE churnguard_predictions (id INTEGER PRIMARY KEY, record_id VARCHAR(64),"
+                " request_id VARCHAR(128), row_index INTEGER, customer_id VARCHAR(64),"
+                " model_version VARCHAR(255), model_alias VARCHAR(255), created_at DATETIME,"
+                " features JSON, churn_probability FLOAT, churn BOOLEAN, latency_ms FLOAT,"
+                " endpoint VARCHAR(64))"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO churnguard_predictions (record_id, request_id, row_index,"
+                " model_version, created_at, features, churn_probability, churn, latency_ms,"
+                " endpoint) VALUES ('old-1', 'r', 0, '1', '2026-01-01 00:00:00', '{}', 0.5, 1,"
+                " 1.0, '/predict')"
+            )
+        )
+    store = MonitoringStore(url)
+    store.create()
+    store.create()  # idempotent
+    columns = {c["name"] for c in sa.inspect(store.engine).get_columns("churnguard_predictions")}
+    assert {"variant", "shadow"} <= columns
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            sa.text("SELECT variant, shadow FROM churnguard_predictions")
+        ).one()
+    assert tuple(row) == ("champion", 0)

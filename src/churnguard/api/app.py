@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from churnguard import __version__
 from churnguard.api.errors import http_error, validation_error
+from churnguard.api.experiment import ShadowRunner
 from churnguard.api.metrics import create_metrics
 from churnguard.api.middleware import REQUEST_ID_HEADER, ServiceMiddleware
 from churnguard.api.openapi import document_models
@@ -31,7 +32,8 @@ logger = logging.getLogger(__name__)
 _DESCRIPTION = """Churn probability, decision and explanations for telecom customers.
 
 * `/predict`, `/predict/batch`, `/explain`: score and explain customers (typed records).
-* `/feedback`, `/admin/reload`: need the `X-API-Key` header; disabled until a key is configured.
+* `/feedback`, `/admin/reload`, `/admin/experiment`: need the `X-API-Key` header; disabled until
+  a key is configured.
 * `/health`, `/ready`, `/metrics`, and the Open Inference Protocol (KServe V2) under `/v2`.
 """
 
@@ -52,6 +54,8 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
     )
     # Drift and quality gauges, and the /dashboard snapshot, refreshed in the background.
     monitor = ServiceMonitor(store, config.monitoring, service_metrics, lambda: slot.holder.served)
+    # The challenger's shadow scoring: a bounded background pool, off the request path.
+    shadow = ShadowRunner(service_metrics.shadow_errors.inc)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,6 +72,7 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
         monitor.start()
         yield
         monitor.stop()
+        await run_in_threadpool(shadow.shutdown)  # its last scores still reach the log
         if prediction_log is not None:
             await run_in_threadpool(prediction_log.stop)
         store.close()
@@ -85,6 +90,7 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
     app.state.store = store
     app.state.prediction_log = prediction_log
     app.state.monitor = monitor
+    app.state.shadow = shadow
     app.state.metrics = service_metrics
     app.state.api_key = resolve_api_key(config.serving)
     for router in (

@@ -35,6 +35,16 @@ class ServingConfig(BaseModel):
     log_customer_id: Literal["hashed", "plain", "omit"] = "hashed"
     #: SQLAlchemy URL of the serving store (feedback labels); sqlite file by default.
     store_url: str = "sqlite:///serving.db"
+    #: ``single`` serves the champion only; ``shadow`` also scores every request with the
+    #: challenger in the background (its answer logged, never returned); ``ab`` sends a sticky
+    #: ``ab_share`` of customers to the challenger. Changeable at runtime (``/admin/experiment``).
+    experiment_mode: Literal["single", "shadow", "ab"] = "single"
+    #: The challenger, loaded like ``model_uri`` when the mode is not ``single``.
+    challenger_uri: str = "models:/churnguard@challenger"
+    #: Share of customers the challenger answers in ``ab`` mode.
+    ab_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    #: Mixed into the assignment hash: a new salt reshuffles which customers see the challenger.
+    assignment_salt: Annotated[str, Field(min_length=1)] = "churnguard"
 
 
 __all__ = ["ServingConfig"]

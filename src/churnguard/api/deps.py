@@ -12,7 +12,7 @@ from fastapi import Depends, HTTPException, Request
 
 from churnguard.api.config import ServingConfig
 from churnguard.api.metrics import ServiceMetrics
-from churnguard.api.state import ModelSlot, ServedModel
+from churnguard.api.state import ModelHolder, ModelSlot, ServedModel
 from churnguard.config import ChurnguardConfig
 from churnguard.monitoring.store import MonitoringStore
 
@@ -25,6 +25,15 @@ async def _served_model(request: Request) -> ServedModel:
     request.state.model_version = holder.served.version
     served: ServedModel = holder.served
     return served
+
+
+async def _holder(request: Request) -> ModelHolder:
+    # The whole slot in one read: champion, challenger and experiment stay consistent.
+    holder: ModelHolder = request.app.state.slot.holder
+    if holder.served is None:
+        raise HTTPException(status_code=503, detail=f"no model is loaded: {holder.reason}")
+    request.state.model_version = holder.served.version
+    return holder
 
 
 async def _request_id(request: Request) -> str:
@@ -58,6 +67,8 @@ async def _store(request: Request) -> MonitoringStore:
 
 
 Served = Annotated[ServedModel, Depends(_served_model)]
+#: The slot's holder, with a champion loaded (503 otherwise).
+Holder = Annotated[ModelHolder, Depends(_holder)]
 RequestId = Annotated[str, Depends(_request_id)]
 Serving = Annotated[ServingConfig, Depends(_serving)]
 Config = Annotated[ChurnguardConfig, Depends(_config)]
@@ -65,4 +76,4 @@ Metrics = Annotated[ServiceMetrics, Depends(_metrics)]
 Slot = Annotated[ModelSlot, Depends(_slot)]
 Store = Annotated[MonitoringStore, Depends(_store)]
 
-__all__ = ["Config", "Metrics", "RequestId", "Served", "Serving", "Slot", "Store"]
+__all__ = ["Config", "Holder", "Metrics", "RequestId", "Served", "Serving", "Slot", "Store"]

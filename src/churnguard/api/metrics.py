@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -25,6 +27,19 @@ from prometheus_client.multiprocess import MultiProcessCollector
 #: Latency buckets in seconds: sub-millisecond predictions up to slow batches.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 PROBABILITY_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+VARIANTS = ("champion", "challenger")
+
+
+class _PredictionCounter(Counter):
+    """``churnguard_predictions``: ``labels(model_version, label)`` counts for the champion.
+
+    Callers that score outside an experiment (the KServe V2 route) name no variant.
+    """
+
+    def labels(self, *labelvalues: Any, **labelkwargs: Any) -> _PredictionCounter:
+        if len(labelvalues) == 2 and not labelkwargs:  # (model_version, label)
+            labelvalues = (*labelvalues, "champion")
+        return super().labels(*labelvalues, **labelkwargs)
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,9 @@ class ServiceMetrics:
     model_loaded_at: Gauge
     model_trained_at: Gauge
     reloads: Counter
+    # -- experiments (champion and challenger) ---------------------------------------------
+    variant_latency: Histogram
+    shadow_errors: Counter
     # -- prediction log (churnguard.monitoring.predlog) ------------------------------------
     log_queue_depth: Gauge
     log_spooled: Gauge
@@ -65,6 +83,27 @@ class ServiceMetrics:
         self.model_loaded_at.set(time.time())
         if trained_at is not None:
             self.model_trained_at.set(datetime.fromisoformat(trained_at).timestamp())
+
+    def record_predictions(
+        self,
+        model_version: str,
+        variant: str,
+        probabilities: Sequence[float],
+        threshold: float,
+        scoring_seconds: float,
+    ) -> None:
+        """Count one variant's predictions, their probabilities and its scoring time."""
+        churned = sum(p >= threshold for p in probabilities)
+        if churned:
+            self.predictions.labels(model_version, "churn", variant).inc(churned)
+        if len(probabilities) - churned:
+            self.predictions.labels(model_version, "stay", variant).inc(
+                len(probabilities) - churned
+            )
+        histogram = self.probability.labels(model_version, variant)
+        for probability in probabilities:
+            histogram.observe(probability)
+        self.variant_latency.labels(variant).observe(scoring_seconds)
 
     def exposition(self) -> bytes:
         """The Prometheus text of every metric (all workers in multiprocess mode)."""
@@ -101,16 +140,17 @@ def create_metrics() -> ServiceMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         ),
-        predictions=Counter(
+        predictions=_PredictionCounter(
             "churnguard_predictions",
-            "Customers scored, by model version and predicted label.",
-            ["model_version", "label"],
+            "Customers scored, by model version, predicted label and variant (champion or "
+            "challenger; shadow scores included).",
+            ["model_version", "label", "variant"],
             registry=registry,
         ),
         probability=Histogram(
             "churnguard_churn_probability",
-            "Churn probabilities returned.",
-            ["model_version"],
+            "Churn probabilities scored, by model version and variant.",
+            ["model_version", "variant"],
             buckets=PROBABILITY_BUCKETS,
             registry=registry,
         ),
@@ -142,6 +182,18 @@ def create_metrics() -> ServiceMetrics:
             "churnguard_model_reloads",
             "Model reload attempts by outcome.",
             ["outcome"],
+            registry=registry,
+        ),
+        variant_latency=Histogram(
+            "churnguard_variant_latency_seconds",
+            "Time a variant took to score a request (the challenger's shadow scoring included).",
+            ["variant"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        shadow_errors=Counter(
+            "churnguard_shadow_errors",
+            "Shadow scorings of the challenger that failed or were skipped (queue full).",
             registry=registry,
         ),
         log_queue_depth=Gauge(
@@ -227,4 +279,4 @@ def create_metrics() -> ServiceMetrics:
     )
 
 
-__all__ = ["LATENCY_BUCKETS", "ServiceMetrics", "create_metrics"]
+__all__ = ["LATENCY_BUCKETS", "VARIANTS", "ServiceMetrics", "create_metrics"]

@@ -14,6 +14,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from pydantic.config import JsonDict
 
 YesNo = Literal["No", "Yes"]
+#: Which model of an experiment answered: the registry's ``champion`` or ``challenger``.
+VariantName = Literal["champion", "challenger"]
 AddOn = Literal["No", "No internet service", "Yes"]
 
 EXAMPLE_CUSTOMER: dict[str, Any] = {
@@ -101,6 +103,9 @@ class PredictionOut(BaseModel):
     churn: bool
     risk_band: Literal["low", "medium", "high"]
     reasons: list[ReasonOut] | None = None
+    #: The model version that answered (in an A/B test, records of one batch may differ).
+    model_version: str | None = None
+    variant: VariantName = "champion"
 
 
 class PredictionResponse(PredictionOut):
@@ -112,7 +117,11 @@ class PredictionResponse(PredictionOut):
 
 
 class BatchResponse(BaseModel):
-    """``POST /predict/batch``: one prediction per record, in order."""
+    """``POST /predict/batch``: one prediction per record, in order.
+
+    ``threshold`` and ``model_version`` are the champion's; each prediction names the variant
+    and version that answered it.
+    """
 
     predictions: list[PredictionOut]
     threshold: float
@@ -129,6 +138,17 @@ class ExplanationResponse(BaseModel):
     contributions: list[ReasonOut]
     model_version: str
     request_id: str
+
+
+class ExperimentOut(BaseModel):
+    """The running experiment: mode, the challenger's A/B share and the challenger itself."""
+
+    mode: Literal["single", "shadow", "ab"]
+    ab_share: float
+    challenger_uri: str
+    challenger_version: str | None = None
+    #: Why no challenger is loaded (the service then runs in ``single`` mode).
+    challenger_reason: str | None = None
 
 
 class ModelInfoOut(BaseModel):
@@ -148,6 +168,26 @@ class ModelInfoOut(BaseModel):
     loaded_at: str
     #: When the model was trained and saved (UTC, ISO 8601); its age drives the staleness alert.
     trained_at: str | None = None
+    #: The experiment the service runs (``GET /model`` only).
+    experiment: ExperimentOut | None = None
+
+
+class ExperimentRequest(BaseModel):
+    """``POST /admin/experiment``: the mode to run, and the challenger's share in ``ab`` mode."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=_examples({"mode": "ab", "ab_share": 0.1})
+    )
+
+    mode: Literal["single", "shadow", "ab"]
+    #: Share of customers the challenger answers in ``ab`` mode; omitted: keep the current one.
+    ab_share: Annotated[float | None, Field(ge=0.0, le=1.0)] = None
+
+
+class ExperimentResponse(ExperimentOut):
+    """The experiment now running."""
+
+    request_id: str
 
 
 class FeedbackItem(BaseModel):
@@ -217,6 +257,8 @@ class ReloadResponse(BaseModel):
     version: str | None
     reason: str | None = None
     request_id: str
+    #: The experiment after the reload (its challenger reloaded too).
+    experiment: ExperimentOut | None = None
 
 
 class HealthOut(BaseModel):
@@ -231,6 +273,9 @@ __all__ = [
     "BatchRequest",
     "BatchResponse",
     "CustomerRecord",
+    "ExperimentOut",
+    "ExperimentRequest",
+    "ExperimentResponse",
     "ExplanationResponse",
     "FeedbackItem",
     "FeedbackRequest",
@@ -241,4 +286,5 @@ __all__ = [
     "PredictionResponse",
     "ReasonOut",
     "ReloadResponse",
+    "VariantName",
 ]

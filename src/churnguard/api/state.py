@@ -11,7 +11,7 @@ import logging
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from churnguard.api.config import ServingConfig
+from churnguard.api.experiment import Experiment, ExperimentMode
 from churnguard.api.schemas import EXAMPLE_CUSTOMER, CustomerRecord, ModelInfoOut
 from churnguard.data.schema import CATEGORIES, FEATURE_COLUMNS, FLOAT_COLUMNS, INTEGER_COLUMNS
 from churnguard.errors import ChurnguardError
@@ -59,10 +60,17 @@ class ServedModel:
 
 @dataclass(frozen=True)
 class ModelHolder:
-    """The model slot of the app: a served model, or why there is none."""
+    """The model slot of the app: a served model, or why there is none.
+
+    ``challenger`` is the second model of a shadow or A/B experiment (``experiment``); when it
+    could not be loaded, ``challenger_reason`` says why and the experiment runs in ``single``.
+    """
 
     served: ServedModel | None = None
     reason: str | None = "not loaded yet"
+    challenger: ServedModel | None = None
+    challenger_reason: str | None = None
+    experiment: Experiment = field(default_factory=Experiment)
 
 
 def records_frame(records: list[CustomerRecord]) -> pd.DataFrame:
@@ -178,22 +186,68 @@ def load_served_model(serving: ServingConfig, tracking: MlflowConfig) -> ServedM
     )
 
 
-def try_load(serving: ServingConfig, tracking: MlflowConfig) -> ModelHolder:
-    """Load the model; on failure keep the machine-readable reason for ``/ready``."""
+def _load(serving: ServingConfig, tracking: MlflowConfig) -> ServedModel | str:
+    """The model at ``serving.model_uri``, or why it could not be loaded."""
     try:
         served = load_served_model(serving, tracking)
     except MlflowException as exc:
-        reason = f"no model at {serving.model_uri}: {exc.message.splitlines()[0]}"
+        return f"no model at {serving.model_uri}: {exc.message.splitlines()[0]}"
     except ChurnguardError as exc:
-        reason = str(exc)
-    else:
-        logger.info(
-            "model loaded",
-            extra={"model_uri": serving.model_uri, "version": served.version},
-        )
-        return ModelHolder(served=served, reason=None)
-    logger.warning("no model loaded", extra={"reason": reason})
-    return ModelHolder(served=None, reason=reason)
+        return str(exc)
+    logger.info("model loaded", extra={"model_uri": serving.model_uri, "version": served.version})
+    return served
+
+
+def load_challenger(serving: ServingConfig, tracking: MlflowConfig) -> ServedModel | str:
+    """The challenger at ``serving.challenger_uri``, or why it could not be loaded."""
+    loaded = _load(serving.model_copy(update={"model_uri": serving.challenger_uri}), tracking)
+    if isinstance(loaded, str):
+        logger.warning("no challenger loaded: serving the champion only", extra={"reason": loaded})
+    return loaded
+
+
+def with_experiment(
+    holder: ModelHolder, challenger: ServedModel | str | None, experiment: Experiment
+) -> ModelHolder:
+    """``holder`` running ``experiment``, with ``challenger`` (or why it is missing) in place.
+
+    Without a challenger the experiment falls back to ``single`` (same share and salt).
+    """
+    if isinstance(challenger, ServedModel):
+        return replace(holder, challenger=challenger, challenger_reason=None, experiment=experiment)
+    return replace(
+        holder,
+        challenger=None,
+        challenger_reason=challenger,
+        experiment=replace(experiment, mode="single"),
+    )
+
+
+def try_load(
+    serving: ServingConfig, tracking: MlflowConfig, experiment: Experiment | None = None
+) -> ModelHolder:
+    """Load the model (and the challenger unless the mode is ``single``); never raises.
+
+    On failure the holder keeps the machine-readable reason for ``/ready`` (champion) or
+    ``/model`` (challenger). ``experiment`` defaults to the configured one.
+    """
+    served = _load(serving, tracking)
+    if isinstance(served, str):
+        logger.warning("no model loaded", extra={"reason": served})
+        return ModelHolder(served=None, reason=served)
+    experiment = experiment or experiment_of(serving, serving.experiment_mode)
+    holder = ModelHolder(served=served, reason=None, experiment=experiment)
+    if experiment.mode == "single":
+        return holder
+    return with_experiment(holder, load_challenger(serving, tracking), experiment)
+
+
+def experiment_of(
+    serving: ServingConfig, mode: ExperimentMode, share: float | None = None
+) -> Experiment:
+    """The experiment ``mode`` with the configured (or given) share and salt."""
+    share = serving.ab_share if share is None else share
+    return Experiment(mode=mode, share=share, salt=serving.assignment_salt)
 
 
 class ModelSlot:
@@ -202,11 +256,17 @@ class ModelSlot:
     def __init__(self, holder: ModelHolder | None = None) -> None:
         self.holder = holder or ModelHolder()
         self._reloading = threading.Lock()
+        #: The experiment last set through the admin API (None: the configured one).
+        self._requested: Experiment | None = None
 
     def reload(
         self, serving: ServingConfig, tracking: MlflowConfig
     ) -> tuple[ModelHolder, ModelHolder]:
-        """Load the configured model again; swap it in only if it loads.
+        """Load the configured model (and the running experiment's challenger) again.
+
+        The new holder is swapped in only if the champion loads; a challenger that fails to
+        load ends the experiment (``single``, with the reason). A mode and share set through
+        :meth:`set_experiment` survive the reload.
 
         Returns:
             ``(previous, attempted)``: ``attempted.served`` is ``None`` when the load failed, in
@@ -214,20 +274,56 @@ class ModelSlot:
         """
         with self._reloading:
             previous = self.holder
-            attempted = try_load(serving, tracking)
+            attempted = try_load(serving, tracking, self._requested)
             if attempted.served is not None:
                 self.holder = attempted
             return previous, attempted
 
+    def set_experiment(
+        self, serving: ServingConfig, tracking: MlflowConfig, mode: ExperimentMode, share: float
+    ) -> ModelHolder:
+        """Switch the experiment; a challenger not loaded yet is loaded first.
+
+        Raises:
+            ChallengerUnavailableError: no model is served, or the challenger cannot be loaded
+                (the service keeps its current mode).
+        """
+        with self._reloading:
+            holder = self.holder
+            if holder.served is None:
+                msg = f"no model is loaded: {holder.reason}"
+                raise ChallengerUnavailableError(msg)
+            experiment = experiment_of(serving, mode, share)
+            challenger: ServedModel | str | None = holder.challenger
+            if mode != "single" and challenger is None:
+                challenger = load_challenger(serving, tracking)
+                if isinstance(challenger, str):
+                    raise ChallengerUnavailableError(challenger)
+            self._requested = experiment
+            self.holder = (
+                replace(holder, experiment=experiment)
+                if mode == "single"
+                else with_experiment(holder, challenger, experiment)
+            )
+            return self.holder
+
+
+class ChallengerUnavailableError(ChurnguardError):
+    """An experiment cannot start: the challenger (or the champion) is not loaded."""
+
 
 __all__ = [
+    "ChallengerUnavailableError",
     "ModelHolder",
     "ModelSlot",
     "ServedModel",
+    "experiment_of",
+    "load_challenger",
     "load_drift_reference",
     "load_served_model",
     "records_columns",
     "records_frame",
     "resolve_model",
     "try_load",
+    "with_experiment",
 ]

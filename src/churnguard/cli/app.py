@@ -17,6 +17,7 @@ import typer
 
 from churnguard import __version__
 from churnguard.cli import data as data_commands
+from churnguard.cli import experiment as experiment_commands
 from churnguard.cli import models as model_commands
 from churnguard.cli import monitor as monitor_commands
 from churnguard.cli import pipeline as pipeline_command
@@ -90,6 +91,7 @@ model_commands.register(app)
 pipeline_command.register(app)
 serve_commands.register(app)
 monitor_commands.register(app)
+experiment_commands.register(app)
 
 
 def _one_paragraph(message: str) -> str:

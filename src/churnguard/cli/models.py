@@ -89,13 +89,29 @@ def promote(ctx: typer.Context) -> None:
     typer.echo(f"{verdict}: {decision.reason}")
 
 
-def rollback(ctx: typer.Context) -> None:
-    """Put the previous champion back (recorded in the audit history)."""
+def rollback(
+    ctx: typer.Context,
+    service_url: Annotated[
+        str | None,
+        typer.Option(
+            "--service-url",
+            help="Also reload this running service, without a restart (key: CHURNGUARD_SERVING_API_KEY).",
+        ),
+    ] = None,
+) -> None:
+    """Put the previous champion back (recorded in the audit history); optionally hot-reload."""
+    from churnguard.cli.experiment import service_target
+    from churnguard.jobs.experiment import reload_service
+
+    target = service_target(service_url)
     with stage("rollback"):
         entry = _jobs().run_rollback(app_state(ctx).config())
     typer.echo(
         f"rolled back: version {entry.version} is champion again (was {entry.previous_champion})"
     )
+    if target is not None:
+        answer = reload_service(target)
+        typer.echo(f"service reloaded: serving version {answer.get('version')} (no restart)")
 
 
 @models_app.command("list")

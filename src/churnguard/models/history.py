@@ -19,7 +19,7 @@ from churnguard.errors import ChurnguardError
 from churnguard.io import write_text_atomic
 from churnguard.models.behaviour import CheckResult
 
-HistoryAction = Literal["promote", "refuse", "rollback"]
+HistoryAction = Literal["promote", "refuse", "rollback", "experiment_stop"]
 
 
 class RegistryError(ChurnguardError):
@@ -70,7 +70,8 @@ class HistoryEntry(BaseModel):
     """One recorded registry action.
 
     Attributes:
-        action: ``promote`` or ``refuse`` (a gate decision), or ``rollback``.
+        action: ``promote`` or ``refuse`` (a gate decision), ``rollback``, or ``experiment_stop``
+            (an experiment ended without promotion).
         model_name: The registered model the action applies to.
         version: The challenger judged by the gate, or the version a rollback restored.
         previous_champion: The champion before the action (for a rollback: the version demoted).

@@ -87,6 +87,8 @@ def assess(
     window = store.recent_predictions(limit=config.drift_window)
     drift = detect_drift(reference, window, config) if reference is not None else None
     labeled = store.labeled_predictions(since=now - timedelta(days=config.quality_window_days))
+    if "shadow" in labeled:  # quality of the answers served; shadow scores: `experiment report`
+        labeled = labeled[~labeled["shadow"].astype(bool)]
     return Assessment(
         window=window,
         drift=drift,

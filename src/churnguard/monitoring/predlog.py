@@ -37,6 +37,9 @@ class ScoredRequest(NamedTuple):
 
     ``records`` are the validated records (mappings, or objects with the customer fields as
     attributes) and ``probabilities`` their churn probabilities, in the same order.
+    ``variant`` names the experiment's model that scored them; ``shadow`` marks the
+    challenger's background scores (not returned to the client). ``row_indices`` are the
+    records' positions in the request when they are a subset of it (an A/B split batch).
     """
 
     request_id: str
@@ -48,6 +51,9 @@ class ScoredRequest(NamedTuple):
     latency_ms: float
     records: Sequence[Any]
     probabilities: Sequence[float]
+    variant: str = "champion"
+    shadow: bool = False
+    row_indices: Sequence[int] | None = None
 
 
 _Item = ScoredRequest | list[PredictionRow]
@@ -219,8 +225,9 @@ class PredictionLog:
     def _scored_rows(self, item: ScoredRequest) -> list[PredictionRow]:
         rows: list[PredictionRow] = []
         created = datetime.fromtimestamp(item.created_at, UTC)
-        pairs = zip(item.records, item.probabilities, strict=True)
-        for index, (record, probability) in enumerate(pairs):
+        positions = range(len(item.records)) if item.row_indices is None else item.row_indices
+        pairs = zip(positions, item.records, item.probabilities, strict=True)
+        for index, record, probability in pairs:
             features, customer_id = _features(record)
             p = float(probability)
             rows.append(
@@ -237,6 +244,8 @@ class PredictionLog:
                     "churn": p >= item.threshold,
                     "latency_ms": item.latency_ms,
                     "endpoint": item.endpoint,
+                    "variant": item.variant,
+                    "shadow": item.shadow,
                 }
             )
         return rows

@@ -8,6 +8,7 @@ as DataFrames. The tables are described in :mod:`churnguard.monitoring.tables`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,8 +38,11 @@ from churnguard.monitoring.tables import (
     insert_predictions,
     metadata,
     predictions_table,
+    upgrade_schema,
     utc,
 )
+
+logger = logging.getLogger(__name__)
 
 _LABELED_COLUMNS = (
     "request_id",
@@ -48,6 +52,9 @@ _LABELED_COLUMNS = (
     "churn_probability",
     "churn",
     "actual",
+    "variant",
+    "shadow",
+    "request_key",
 )
 
 
@@ -81,9 +88,13 @@ class MonitoringStore:
             StoreUnavailableError: the database cannot be reached.
         """
         try:
-            metadata.create_all(self.engine)
+            with self.engine.begin() as connection:
+                added = upgrade_schema(connection)
+                metadata.create_all(connection)
         except SQLAlchemyError as exc:
             raise StoreUnavailableError(self._problem(exc)) from exc
+        if added:
+            logger.info("prediction store upgraded", extra={"added_columns": added})
 
     def write_predictions(self, rows: Sequence[PredictionRow]) -> int:
         """Insert ``rows`` in one transaction, skipping rows already stored (same ``record_id``).
@@ -159,15 +170,19 @@ class MonitoringStore:
         limit: int | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        *,
+        include_shadow: bool = False,
     ) -> pd.DataFrame:
         """The latest ``limit`` predictions made in ``[since, until)``, oldest first.
 
-        Naive times are read as UTC.
+        Naive times are read as UTC. Only the answers served count unless ``include_shadow``:
+        a challenger's shadow scores describe no traffic of their own (drift windows).
 
         Returns:
             The 19 feature columns with the processed dtypes, then ``churn_probability``,
             ``churn``, ``model_version``, ``model_alias``, ``created_at`` (UTC), ``request_id``,
-            ``row_index``, ``customer_id``, ``latency_ms`` and ``endpoint``.
+            ``row_index``, ``customer_id``, ``latency_ms``, ``endpoint``, ``variant`` and
+            ``shadow``.
 
         Raises:
             ValueError: ``limit`` is negative.
@@ -178,6 +193,8 @@ class MonitoringStore:
             raise ValueError(msg)
         p = predictions_table
         query = select(p).order_by(p.c.created_at.desc(), p.c.id.desc())
+        if not include_shadow:
+            query = query.where(p.c.shadow.is_(False))
         if since is not None:
             query = query.where(p.c.created_at >= utc(since))
         if until is not None:
@@ -196,12 +213,17 @@ class MonitoringStore:
         ``observed_at`` (``received_at`` when not given). A prediction labeled twice keeps the
         latest label.
 
+        A label joins the served answer and, in shadow mode, the challenger's shadow score of
+        the same record too (matched the same way, among shadow rows): the two rows share
+        their ``request_key``, so the variants compare on the same customers (paired).
+
         Args:
             since: Only predictions made at or after this time (naive = UTC).
 
         Returns:
             Columns ``request_id``, ``customer_id``, ``model_version``, ``created_at`` (UTC),
-            ``churn_probability``, ``churn`` (the predicted label) and ``actual`` (0/1).
+            ``churn_probability``, ``churn`` (the predicted label), ``actual`` (0/1),
+            ``variant``, ``shadow`` and ``request_key`` (request id and row index: the record).
 
         Raises:
             StoreUnavailableError: the database cannot be reached or read.
@@ -212,8 +234,9 @@ class MonitoringStore:
             query = query.where(matched.c.created_at >= utc(since))
         frame = pd.DataFrame(
             [row._asdict() for row in self._fetch(query)],
-            columns=[*_LABELED_COLUMNS, "prediction_id", "label_id"],
+            columns=[*_LABELED_COLUMNS[:-1], "row_index", "prediction_id", "label_id"],
         )
+        frame["request_key"] = frame["request_id"] + "#" + frame["row_index"].astype(str)
         frame = frame.sort_values(["prediction_id", "label_id"]).drop_duplicates(
             "prediction_id", keep="last"
         )
@@ -223,6 +246,8 @@ class MonitoringStore:
         out["churn_probability"] = out["churn_probability"].astype("float64")
         out["churn"] = out["churn"].astype("bool")
         out["actual"] = out["actual"].astype("bool").astype("int64")
+        out["variant"] = out["variant"].astype("str")
+        out["shadow"] = out["shadow"].astype("bool")
         return out
 
     def close(self) -> None:
@@ -242,11 +267,16 @@ class MonitoringStore:
 
 
 def _label_matches() -> Select[Any]:
-    """Every (label, prediction) candidate, ranked per label: request-id matches first."""
+    """Every (label, prediction) candidate, ranked per label and per served/shadow row.
+
+    Request-id matches come first. A request's shadow rows repeat its served rows, so "the
+    request's only row" counts the served rows alone.
+    """
     p, f = predictions_table, feedback_table
     per_request = (
         select(p.c.request_id, func.count().label("rows"))
         .where(p.c.request_id.in_(select(f.c.request_id).where(f.c.request_id.is_not(None))))
+        .where(p.c.shadow.is_(False))
         .group_by(p.c.request_id)
         .subquery()
     )
@@ -261,6 +291,9 @@ def _label_matches() -> Select[Any]:
         p.c.created_at,
         p.c.churn_probability,
         p.c.churn,
+        p.c.variant,
+        p.c.shadow,
+        p.c.row_index,
     )
     by_request = (
         select(*shown, literal_column("0").label("priority"))
@@ -280,7 +313,7 @@ def _label_matches() -> Select[Any]:
     candidates = union_all(by_request, by_customer).subquery()
     c = candidates.c
     rank = func.row_number().over(
-        partition_by=c.label_id,
+        partition_by=(c.label_id, c.shadow),
         order_by=(c.priority, c.created_at.desc(), c.prediction_id.desc()),
     )
     return select(candidates, rank.label("rank"))
@@ -308,6 +341,8 @@ def _predictions_frame(rows: Sequence[Any]) -> pd.DataFrame:
             "customer_id": pd.Series([r.customer_id for r in rows], dtype="object"),
             "latency_ms": pd.Series([r.latency_ms for r in rows], dtype="float64"),
             "endpoint": pd.Series([r.endpoint for r in rows], dtype="str"),
+            "variant": pd.Series([r.variant for r in rows], dtype="str"),
+            "shadow": pd.Series([r.shadow for r in rows], dtype="bool"),
         }
     )
     return pd.concat([features, meta], axis=1)

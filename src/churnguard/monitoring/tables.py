@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired
 
 from sqlalchemy import (
     JSON,
@@ -26,7 +26,10 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
     insert,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import Connection
 from typing_extensions import TypedDict
@@ -63,6 +66,10 @@ predictions_table = Table(
     Column("churn", Boolean, nullable=False),
     Column("latency_ms", Double, nullable=False),
     Column("endpoint", String(64), nullable=False),
+    # Which model of an experiment scored the row, and whether that score was a shadow one
+    # (computed in the background, never returned to the client).
+    Column("variant", String(16), nullable=False, default="champion", server_default="champion"),
+    Column("shadow", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint("record_id", name="uq_churnguard_predictions_record_id"),
     Index("ix_churnguard_predictions_request_id", "request_id", "row_index"),
     Index("ix_churnguard_predictions_customer_id", "customer_id"),
@@ -81,6 +88,8 @@ _INSERT_COLUMNS = (
     "churn",
     "latency_ms",
     "endpoint",
+    "variant",
+    "shadow",
 )
 _json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 
@@ -101,6 +110,10 @@ class PredictionRow(TypedDict):
     churn: bool
     latency_ms: float
     endpoint: str
+    #: ``champion`` (the default) or ``challenger``.
+    variant: NotRequired[str]
+    #: True for the challenger's shadow score, whose answer was not returned.
+    shadow: NotRequired[bool]
 
 
 def utc(moment: datetime) -> datetime:
@@ -132,6 +145,8 @@ def _driver_values(
             row["churn"],
             row["latency_ms"],
             row["endpoint"],
+            row.get("variant", "champion"),
+            row.get("shadow", False),
         )
 
 
@@ -174,6 +189,38 @@ _INSERTS: dict[str, Callable[[Any, Sequence[PredictionRow]], int]] = {
 }
 
 
+#: Columns added after the first release of the table: (name, DDL type and default per dialect).
+_ADDED_COLUMNS = (
+    (
+        "variant",
+        "VARCHAR(16) NOT NULL DEFAULT 'champion'",
+        "VARCHAR(16) NOT NULL DEFAULT 'champion'",
+    ),
+    ("shadow", "BOOLEAN NOT NULL DEFAULT 0", "BOOLEAN NOT NULL DEFAULT false"),
+)
+
+
+def upgrade_schema(connection: Connection) -> list[str]:
+    """Add the columns an older ``churnguard_predictions`` table lacks (``create_all`` does not).
+
+    Returns:
+        The columns added (empty when the table is current or does not exist).
+    """
+    inspector = inspect(connection)
+    if not inspector.has_table(predictions_table.name):
+        return []
+    present = {column["name"] for column in inspector.get_columns(predictions_table.name)}
+    added = []
+    for name, sqlite_ddl, other_ddl in _ADDED_COLUMNS:
+        if name not in present:
+            ddl = sqlite_ddl if connection.dialect.name == "sqlite" else other_ddl
+            connection.execute(
+                text(f"ALTER TABLE {predictions_table.name} ADD COLUMN {name} {ddl}")
+            )
+            added.append(name)
+    return added
+
+
 def insert_predictions(connection: Connection, rows: Sequence[PredictionRow]) -> int:
     """Insert ``rows`` in the connection's transaction; a row whose ``record_id`` is stored is skipped.
 
@@ -204,5 +251,6 @@ __all__ = [
     "insert_predictions",
     "metadata",
     "predictions_table",
+    "upgrade_schema",
     "utc",
 ]

@@ -5,6 +5,12 @@ loop; batches are vectorised and run in the thread pool so they never block othe
 Every prediction is handed to the prediction log (a queue append; the rows are built and written
 on the log's own thread). ``/explain`` is not logged: it explains a customer, usually one just
 scored by ``/predict``, and logging it would count that customer twice in the drift window.
+
+In an ``ab`` experiment each record is answered by its sticky variant (a batch is split by
+variant, each group scored vectorised, the answers merged back in order). In ``shadow`` mode
+the champion answers and the challenger scores the same records on the shadow pool afterwards;
+its scores are logged (``shadow``) and counted, never returned, and its failures never reach
+the client.
 """
 
 from __future__ import annotations
@@ -12,14 +18,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from churnguard.api.deps import Metrics, RequestId, Served, Serving
+from churnguard.api.deps import Holder, Metrics, RequestId, Served, Serving
+from churnguard.api.experiment import ShadowRunner, Variant
 from churnguard.api.metrics import ServiceMetrics
 from churnguard.api.openapi import json_body
 from churnguard.api.schemas import (
@@ -30,23 +37,10 @@ from churnguard.api.schemas import (
     PredictionResponse,
     ReasonOut,
 )
-from churnguard.api.state import ServedModel, records_columns
+from churnguard.api.state import ModelHolder, ServedModel, records_columns
 from churnguard.monitoring.predlog import PredictionLog, ScoredRequest
 
 router = APIRouter(tags=["predict"])
-
-
-def _record_metrics(
-    metrics: ServiceMetrics, version: str, probabilities: Sequence[float], threshold: float
-) -> None:
-    churned = sum(p >= threshold for p in probabilities)
-    if churned:
-        metrics.predictions.labels(version, "churn").inc(churned)
-    if len(probabilities) - churned:
-        metrics.predictions.labels(version, "stay").inc(len(probabilities) - churned)
-    histogram = metrics.probability.labels(version)
-    for probability in probabilities:
-        histogram.observe(probability)
 
 
 def _reasons(values: dict[str, Any], contributions: dict[str, float], k: int) -> list[ReasonOut]:
@@ -62,11 +56,16 @@ def submit_predictions(
     records: Sequence[object],
     probabilities: Sequence[float],
     started: float,
+    variant: Variant = "champion",
+    *,
+    shadow: bool = False,
+    row_indices: Sequence[int] | None = None,
 ) -> None:
     """Hand the scored records to the prediction log (``app.state.prediction_log``), if any.
 
     ``started`` is the ``perf_counter`` time the route began: the logged latency covers
     scoring and the route's own work, not the body parsing FastAPI did before the route.
+    ``row_indices`` are the records' positions in the request when they are a subset of it.
     """
     if log is not None:
         latency_ms = (time.perf_counter() - started) * 1000
@@ -81,8 +80,48 @@ def submit_predictions(
                 latency_ms,
                 records,
                 probabilities,
+                variant,
+                shadow,
+                row_indices,
             )
         )
+
+
+def _shadow(
+    request: Request, holder: ModelHolder, request_id: str, endpoint: str, records: list[Any]
+) -> None:
+    """Queue the challenger's scoring of ``records`` (dicts or records) on the shadow pool."""
+    challenger = holder.challenger
+    if holder.experiment.mode != "shadow" or challenger is None:
+        return
+    state = request.app.state
+    runner: ShadowRunner = state.shadow
+    metrics: ServiceMetrics = state.metrics
+    log: PredictionLog | None = state.prediction_log
+
+    def job() -> None:
+        started = time.perf_counter()
+        scorer = challenger.scorer
+        if endpoint == "/predict":
+            probabilities = [scorer.record_probability(records[0])]
+        else:
+            probabilities = scorer.columns_probability(records_columns(records)).tolist()
+        seconds = time.perf_counter() - started
+        version = challenger.version
+        metrics.record_predictions(version, "challenger", probabilities, scorer.threshold, seconds)
+        submit_predictions(
+            log,
+            request_id,
+            endpoint,
+            challenger,
+            records,
+            probabilities,
+            started,
+            "challenger",
+            shadow=True,
+        )
+
+    runner.submit(job)
 
 
 def _remember_ids(request: Request, records: Sequence[CustomerRecord]) -> None:
@@ -101,7 +140,7 @@ def _json(body: PredictionResponse | ExplanationResponse) -> Response:
 async def predict(
     record: CustomerRecord,
     request: Request,
-    served: Served,
+    holder: Holder,
     explain: bool = Query(
         default=False, description="Add the top reasons (field, value, contribution)."
     ),
@@ -110,19 +149,37 @@ async def predict(
     started = time.perf_counter()
     # The hot path reads app state directly: each extra dependency costs FastAPI microseconds.
     state = request.app.state
+    request_id = request.state.request_id
+    served = cast(ServedModel, holder.served)
+    variant: Variant = "champion"
+    if holder.experiment.mode == "ab" and holder.challenger is not None:
+        variant = holder.experiment.assign(record.customerID, request_id)
+        if variant == "challenger":
+            served = holder.challenger
+            request.state.model_version = served.version
     values = record.model_dump()
     scorer = served.scorer
     probability = scorer.record_probability(values)
+    scored = time.perf_counter()
     reasons = None
     if explain:
         top_k = state.config.serving.explain_top_k
         reasons = _reasons(values, scorer.record_contributions(values)[0], top_k)
     _remember_ids(request, [record])
-    _record_metrics(state.metrics, served.version, [probability], scorer.threshold)
-    request_id = request.state.request_id
-    submit_predictions(
-        state.prediction_log, request_id, "/predict", served, [values], [probability], started
+    state.metrics.record_predictions(
+        served.version, variant, [probability], scorer.threshold, scored - started
     )
+    submit_predictions(
+        state.prediction_log,
+        request_id,
+        "/predict",
+        served,
+        [values],
+        [probability],
+        started,
+        variant,
+    )
+    _shadow(request, holder, request_id, "/predict", [values])
     return _json(
         PredictionResponse(
             customerID=record.customerID,
@@ -132,6 +189,7 @@ async def predict(
             reasons=reasons,
             threshold=scorer.threshold,
             model_version=served.version,
+            variant=variant,
             request_id=request_id,
         )
     )
@@ -162,45 +220,81 @@ def _parse_batch(raw: bytes, max_batch: int) -> BatchRequest:
     return batch
 
 
-def _batch_body(
-    served: ServedModel, records: list[CustomerRecord], request_id: str
-) -> tuple[bytes, list[float]]:
+class _Group(NamedTuple):
+    """The records of a batch one variant scored (``indices`` None: all of them)."""
+
+    served: ServedModel
+    variant: Variant
+    indices: list[int] | None
+    probabilities: list[float]
+    bands: list[str]
+    seconds: float
+
+
+def _groups(
+    holder: ModelHolder, records: list[CustomerRecord], request_id: str
+) -> list[tuple[ServedModel, Variant, list[int] | None]]:
+    """Which model scores which records: the champion all, or each A/B variant its share."""
+    champion = cast(ServedModel, holder.served)
+    experiment = holder.experiment
+    if experiment.mode != "ab" or holder.challenger is None:
+        return [(champion, "champion", None)]
+    chosen = [experiment.assign(r.customerID, request_id) for r in records]
+    split: dict[Variant, list[int]] = {"champion": [], "challenger": []}
+    for index, variant in enumerate(chosen):
+        split[variant].append(index)
+    served = {"champion": champion, "challenger": holder.challenger}
+    return [(served[v], v, indices) for v, indices in split.items() if indices]
+
+
+def _score_group(
+    served: ServedModel, variant: Variant, indices: list[int] | None, records: list[CustomerRecord]
+) -> _Group:
+    started = time.perf_counter()
+    subset = records if indices is None else [records[i] for i in indices]
+    probability = served.scorer.columns_probability(records_columns(subset))
+    bands: list[str] = served.scorer.risk_band(probability).tolist()
+    seconds = time.perf_counter() - started
+    return _Group(served, variant, indices, probability.tolist(), bands, seconds)
+
+
+def _batch_body(groups: list[_Group], records: list[CustomerRecord], request_id: str) -> bytes:
     """The ``BatchResponse`` JSON, built from plain values (thousands of rows: no model objects)."""
-    probability = served.scorer.columns_probability(records_columns(records))
-    probabilities: list[float] = probability.tolist()
-    threshold = served.scorer.threshold
-    predictions = [
-        {
-            "customerID": record.customerID,
-            "churn_probability": p,
-            "churn": p >= threshold,
-            "risk_band": band,
-            "reasons": None,
-        }
-        for record, p, band in zip(
-            records, probabilities, served.scorer.risk_band(probability).tolist(), strict=True
-        )
-    ]
+    predictions: list[dict[str, Any]] = [{} for _ in records]
+    for group in groups:
+        threshold, version = group.served.scorer.threshold, group.served.version
+        positions = range(len(records)) if group.indices is None else group.indices
+        for i, p, band in zip(positions, group.probabilities, group.bands, strict=True):
+            predictions[i] = {
+                "customerID": records[i].customerID,
+                "churn_probability": p,
+                "churn": p >= threshold,
+                "risk_band": band,
+                "reasons": None,
+                "model_version": version,
+                "variant": group.variant,
+            }
+    champion = next((g.served for g in groups if g.variant == "champion"), groups[0].served)
     body = {
         "predictions": predictions,
-        "threshold": threshold,
-        "model_version": served.version,
+        "threshold": champion.scorer.threshold,
+        "model_version": champion.version,
         "request_id": request_id,
     }
-    return json.dumps(body, allow_nan=False).encode(), probabilities
+    return json.dumps(body, allow_nan=False).encode()
 
 
 def _score_batch(
-    raw: bytes, served: ServedModel, max_batch: int, request_id: str
-) -> tuple[list[CustomerRecord], bytes, list[float]]:
+    raw: bytes, holder: ModelHolder, max_batch: int, request_id: str
+) -> tuple[list[CustomerRecord], bytes, list[_Group]]:
     records = _parse_batch(raw, max_batch).records
-    content, probabilities = _batch_body(served, records, request_id)
-    return records, content, probabilities
+    groups = [_score_group(*group, records) for group in _groups(holder, records, request_id)]
+    return records, _batch_body(groups, records, request_id), groups
 
 
 @router.post("/predict/batch", response_model=BatchResponse, openapi_extra=json_body(BatchRequest))
 async def predict_batch(
-    request: Request, served: Served, serving: Serving, metrics: Metrics, request_id: RequestId
+    request: Request, holder: Holder, serving: Serving, metrics: Metrics, request_id: RequestId
 ) -> Response:
     """Predictions for up to ``serving.max_batch`` customers, in the order sent.
 
@@ -209,13 +303,29 @@ async def predict_batch(
     """
     started = time.perf_counter()
     raw = await request.body()
-    records, content, probabilities = await run_in_threadpool(
-        _score_batch, raw, served, serving.max_batch, request_id
+    records, content, groups = await run_in_threadpool(
+        _score_batch, raw, holder, serving.max_batch, request_id
     )
     _remember_ids(request, records)
-    _record_metrics(metrics, served.version, probabilities, served.scorer.threshold)
     log = request.app.state.prediction_log
-    submit_predictions(log, request_id, "/predict/batch", served, records, probabilities, started)
+    for g in groups:
+        threshold = g.served.scorer.threshold
+        metrics.record_predictions(
+            g.served.version, g.variant, g.probabilities, threshold, g.seconds
+        )
+        subset = records if g.indices is None else [records[i] for i in g.indices]
+        submit_predictions(
+            log,
+            request_id,
+            "/predict/batch",
+            g.served,
+            subset,
+            g.probabilities,
+            started,
+            g.variant,
+            row_indices=g.indices,
+        )
+    _shadow(request, holder, request_id, "/predict/batch", records)
     return Response(content, media_type="application/json")
 
 
