@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 from scipy import stats
 
+from churnguard.monitoring.quality import label_flags
 from churnguard.monitoring.reference import (
     MonitoringInputError,
     probability_values,
@@ -154,17 +155,6 @@ class _Arm:
     actual: Flags
 
 
-def _flags(frame: pd.DataFrame, column: str) -> Flags:
-    series = frame[column]
-    numeric = pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series)
-    if not numeric or series.isna().any() or not series.isin([0, 1]).all():
-        raise MonitoringInputError(
-            f"column {column!r} must hold booleans (or 0/1) without missing values, got dtype "
-            f"{series.dtype}; pass only predictions whose label has arrived"
-        )
-    return series.to_numpy(dtype=bool)
-
-
 def _validated(labeled: object) -> pd.DataFrame:
     frame = require_columns(labeled, EXPERIMENT_COLUMNS, "the labeled predictions")
     if frame["variant"].isna().any() or frame["request_key"].isna().any():
@@ -194,8 +184,8 @@ def _validated(labeled: object) -> pd.DataFrame:
             "churn_probability": probability_values(values, "column 'churn_probability'")
             if len(frame)
             else values,
-            "churn": _flags(frame, "churn"),
-            "actual": _flags(frame, "actual"),
+            "churn": label_flags(frame, "churn"),
+            "actual": label_flags(frame, "actual"),
         }
     )
 

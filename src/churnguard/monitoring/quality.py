@@ -101,7 +101,8 @@ class QualityPoint(QualityMetrics):
     window_end: AwareDatetime
 
 
-def _flags(frame: pd.DataFrame, column: str) -> NDArray[np.bool_]:
+def label_flags(frame: pd.DataFrame, column: str) -> NDArray[np.bool_]:
+    """A 0/1 or boolean column as booleans; anything else is a :class:`MonitoringInputError`."""
     series = frame[column]
     numeric = pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series)
     if not numeric or series.isna().any() or not series.isin([0, 1]).all():
@@ -150,8 +151,8 @@ def _validated(labeled: pd.DataFrame) -> pd.DataFrame:
             )
             if len(frame)
             else np.empty(0),
-            "churn": _flags(frame, "churn"),
-            "actual": _flags(frame, "actual"),
+            "churn": label_flags(frame, "churn"),
+            "actual": label_flags(frame, "actual"),
         }
     ).sort_values("created_at", kind="stable", ignore_index=True)
 
@@ -295,6 +296,7 @@ __all__ = [
     "QualityPoint",
     "QualityStatus",
     "ReliabilityBin",
+    "label_flags",
     "quality_by_version",
     "quality_over_time",
     "reliability_bins",
