@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,6 +17,9 @@ import yaml
 
 from churnguard.config import ChurnguardConfig, load_config
 from churnguard.data.synthetic import generate_customers
+
+if TYPE_CHECKING:
+    from churnguard.monitoring.store import MonitoringStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA_ENV = "CHURNGUARD_REAL_DATA"
@@ -200,3 +206,36 @@ def monitored_traffic(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Pa
         )
     store.close()
     return url, reference_path
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", marks=pytest.mark.unit),
+        pytest.param("postgresql", marks=pytest.mark.integration),
+    ]
+)
+def monitoring_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MonitoringStore]:
+    """An empty prediction store with its tables: a sqlite file, or a throwaway PostgreSQL schema."""
+    from churnguard.monitoring.store import MonitoringStore
+
+    if request.param == "sqlite":
+        created = MonitoringStore(f"sqlite:///{tmp_path / 'serving.db'}")
+        created.create()
+        yield created
+        created.close()
+        return
+    admin_url = request.getfixturevalue("postgres_url")
+    schema = f"cg_store_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    url = sa.make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    created = MonitoringStore(url.render_as_string(hide_password=False))
+    try:
+        created.create()
+        yield created
+    finally:
+        created.close()
+        with admin.begin() as connection:
+            connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

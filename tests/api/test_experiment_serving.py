@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from bundles import app_config, make_bundle
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -306,35 +304,10 @@ def test_single_mode_answers_as_before_with_the_champion(
 # -- the paired label join, on sqlite and PostgreSQL ---------------------------------------------
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", marks=pytest.mark.unit),
-        pytest.param("postgresql", marks=pytest.mark.integration),
-    ]
-)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MonitoringStore]:
-    """An empty store: a sqlite file, or a throwaway PostgreSQL schema."""
-    if request.param == "sqlite":
-        created = MonitoringStore(f"sqlite:///{tmp_path / 'serving.db'}")
-        created.create()
-        yield created
-        created.close()
-        return
-    admin_url = request.getfixturevalue("postgres_url")
-    schema = f"cg_exp_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    url = sa.make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    created = MonitoringStore(url.render_as_string(hide_password=False))
-    try:
-        created.create()
-        yield created
-    finally:
-        created.close()
-        with admin.begin() as connection:
-            connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+@pytest.fixture
+def store(monitoring_store: MonitoringStore) -> MonitoringStore:
+    """The shared empty store (tests/conftest.py), on sqlite and PostgreSQL."""
+    return monitoring_store
 
 
 def _row(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -26,40 +25,10 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CUSTOMERS = coerce_types(generate_customers(30, seed=3)).to_dict("records")
 
 
-def schema_url(url: str, schema: str) -> str:
-    """``url`` with every connection's search_path set to ``schema``."""
-    parsed = sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-    return parsed.render_as_string(hide_password=False)
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", marks=pytest.mark.unit),
-        pytest.param("postgresql", marks=pytest.mark.integration),
-    ]
-)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MonitoringStore]:
-    """An empty store with its tables: a sqlite file, or a throwaway PostgreSQL schema."""
-    if request.param == "sqlite":
-        created = MonitoringStore(f"sqlite:///{tmp_path / 'serving.db'}")
-        created.create()
-        yield created
-        created.close()
-        return
-    admin_url = request.getfixturevalue("postgres_url")
-    schema = f"cg_store_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    created = MonitoringStore(schema_url(admin_url, schema))
-    try:
-        created.create()
-        yield created
-    finally:
-        created.close()
-        with admin.begin() as connection:
-            connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+@pytest.fixture
+def store(monitoring_store: MonitoringStore) -> MonitoringStore:
+    """The shared empty store (tests/conftest.py), on sqlite and PostgreSQL."""
+    return monitoring_store
 
 
 def row(
