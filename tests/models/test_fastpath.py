@@ -76,6 +76,48 @@ def test_fast_path_probabilities_equal_the_pipeline(
     np.testing.assert_allclose(
         compiled.probability(compiled.encode_frame(records)), expected, rtol=0, atol=1e-9
     )
+    # The batch path: codes and the bit-vector forest, no encoded matrix.
+    assert (compiled.forest is not None) == (estimator != "logistic")
+    as_lists = {c: records[c].tolist() for c in FEATURE_COLUMNS}
+    np.testing.assert_allclose(compiled.columns_probability(as_lists), expected, rtol=0, atol=1e-9)
+    small = {c: values[:5] for c, values in as_lists.items()}  # below the forest's batch size
+    np.testing.assert_allclose(compiled.columns_probability(small), expected[:5], rtol=0, atol=1e-9)
+
+
+def test_batch_path_matches_the_pipeline_on_unknown_categories_and_missing_numbers(
+    splits: SplitFrames, records: pd.DataFrame
+) -> None:
+    model = _fit(splits, "blend", "none", scale=True)
+    compiled = CompiledModel(model)
+    frame = records.head(200).copy()
+    frame["PaymentMethod"] = frame["PaymentMethod"].astype(object)
+    frame.loc[frame.index[:50], "PaymentMethod"] = "Bitcoin"  # encodes as all zeros
+    columns = {c: frame[c].to_numpy() for c in FEATURE_COLUMNS}
+    expected = model.predict_proba(frame)[:, 1]
+    np.testing.assert_allclose(compiled.columns_probability(columns), expected, rtol=0, atol=1e-9)
+    # NaN goes by LightGBM's own missing-value rule: the batch falls back to its predictor.
+    columns["MonthlyCharges"] = columns["MonthlyCharges"].astype(np.float64)
+    columns["MonthlyCharges"][:10] = np.nan
+    fallback = compiled.probability(compiled.encode_columns(columns))
+    np.testing.assert_allclose(compiled.columns_probability(columns), fallback, rtol=0, atol=0)
+
+
+def test_trees_too_large_for_the_forest_are_scored_by_lightgbm(
+    splits: SplitFrames, records: pd.DataFrame
+) -> None:
+    features = CONFIG.features
+    pipeline = build_model_pipeline(
+        features, CONFIG.model, {"n_estimators": 30, "num_leaves": 16}, "lightgbm"
+    ).fit(splits.train, splits.train["Churn"])
+    compiled = CompiledModel(pipeline)
+    assert compiled.forest is None
+    as_lists = {c: records[c].tolist() for c in FEATURE_COLUMNS}
+    np.testing.assert_allclose(
+        compiled.columns_probability(as_lists),
+        pipeline.predict_proba(records)[:, 1],
+        rtol=0,
+        atol=1e-9,
+    )
 
 
 def test_record_and_frame_encodings_match_the_fitted_encoder(

@@ -12,18 +12,12 @@ estimator and calibration); a model of another shape is refused at compile time,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from lightgbm import LGBMClassifier
 from numpy.typing import NDArray
 from scipy.special import expit
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from churnguard.data.schema import FEATURE_COLUMNS
 from churnguard.features.transformers import (
@@ -31,61 +25,27 @@ from churnguard.features.transformers import (
     engineer_columns,
     engineer_record,
 )
-from churnguard.models.blend import LogOddsBlend
 from churnguard.models.explain import unwrap_pipeline
+from churnguard.models.forest import CompiledForest, UnsupportedForestError
+from churnguard.models.model_parts import (
+    NUMERIC,
+    Block,
+    Linear,
+    UnsupportedModelError,
+    calibrate,
+    calibrator_of,
+    category_codes,
+    classifier_parts,
+    forest_inputs,
+    read_blocks,
+    record_index,
+)
 
 Matrix = NDArray[np.float64]
 #: Batches at least this large are scored by LightGBM on all cores.
 _PARALLEL_ROWS = 256
-
-
-class UnsupportedModelError(TypeError):
-    """The model is not a churnguard pipeline of a known shape; use the pipeline path instead."""
-
-
-@dataclass(frozen=True)
-class _Block:
-    """One block of encoded columns: one-hot categories, or numeric columns (maybe scaled)."""
-
-    columns: tuple[str, ...]
-    categories: tuple[tuple[Any, ...], ...] | None = None
-    mean: Matrix | None = None
-    scale: Matrix | None = None
-
-
-def _is_identity(transformer: Any) -> bool:
-    # A fitted ColumnTransformer holds "passthrough" as an identity FunctionTransformer.
-    if isinstance(transformer, str):
-        return transformer == "passthrough"
-    return isinstance(transformer, FunctionTransformer) and transformer.func is None
-
-
-def _blocks(encode: Any) -> list[_Block]:
-    blocks = []
-    for name, transformer, columns in encode.transformers_:
-        if name == "remainder" or (isinstance(transformer, str) and transformer == "drop"):
-            continue
-        cols = tuple(str(c) for c in columns)
-        if isinstance(transformer, OneHotEncoder):
-            if transformer.drop_idx_ is not None:
-                raise UnsupportedModelError("one-hot encoders that drop a category")
-            cats = tuple(tuple(c.tolist()) for c in transformer.categories_)
-            blocks.append(_Block(cols, categories=cats))
-        elif isinstance(transformer, StandardScaler):
-            mean = np.zeros(len(cols)) if transformer.mean_ is None else transformer.mean_
-            scale = np.ones(len(cols)) if transformer.scale_ is None else transformer.scale_
-            blocks.append(_Block(cols, mean=np.asarray(mean), scale=np.asarray(scale)))
-        elif _is_identity(transformer):
-            blocks.append(_Block(cols))
-        else:
-            raise UnsupportedModelError(f"encoder step {type(transformer).__name__}")
-    return blocks
-
-
-@dataclass(frozen=True)
-class _Linear:
-    coef: Matrix
-    intercept: float
+#: Batches at least this large are scored by the bit-vector forest (below, LightGBM is faster).
+_FOREST_ROWS = 8
 
 
 class CompiledModel:
@@ -107,17 +67,22 @@ class CompiledModel:
             raise ValueError(f"threads must be >= 0 (0 = every core), got {threads}")
         self.threads = threads
         pipeline = unwrap_pipeline(model)
-        self.calibrator = _calibrator(model)
+        self.calibrator = calibrator_of(model)
         features, classifier = pipeline.named_steps["features"], pipeline.named_steps["classifier"]
         engineer, encode = features.named_steps["engineer"], features.named_steps["encode"]
         if not isinstance(engineer, TelcoFeatureEngineer):
             raise UnsupportedModelError(f"feature step {type(engineer).__name__}")
         self._edges, self._labels = engineer.tenure_bins_, engineer.tenure_bucket_labels_
-        self._blocks = _blocks(encode)
+        self._blocks = read_blocks(encode)
         self.feature_names: tuple[str, ...] = tuple(str(c) for c in encode.get_feature_names_out())
-        self._weight, self._linear, self._booster = _classifier_parts(classifier)
+        self._weight, self._linear, self._booster = classifier_parts(classifier)
         self._uses_decision = hasattr(classifier, "decision_function")
-        self._index = _record_index(self._blocks)
+        self._index = record_index(self._blocks)
+        self._lookups = [
+            [{category: code for code, category in enumerate(cats)} for cats in block.categories]
+            for block in self._blocks
+            if block.categories is not None
+        ]
         width = len(self.feature_names)
         if len(self._index) != width:  # pragma: no cover - guarded by the name check below
             raise UnsupportedModelError("encoder output does not match its feature names")
@@ -127,6 +92,12 @@ class CompiledModel:
         if self.background.shape != (width,):
             msg = f"background has {self.background.shape[0]} values, the model {width} features"
             raise ValueError(msg)
+        self.forest: CompiledForest | None = None
+        if self._booster is not None:
+            try:
+                self.forest = CompiledForest(self._booster, forest_inputs(self._blocks))
+            except UnsupportedForestError:
+                self.forest = None  # LightGBM's own predictor scores every batch
 
     # -- encoding ------------------------------------------------------------------------------
     def encode_record(self, record: Mapping[str, Any]) -> Matrix:
@@ -136,7 +107,7 @@ class CompiledModel:
         out = row[0]
         for position, (column, category, mean, scale) in enumerate(self._index):
             value = values[column]
-            if category is not _NUMERIC:
+            if category is not NUMERIC:
                 out[position] = value == category
             elif scale is None:
                 out[position] = value
@@ -174,6 +145,48 @@ class CompiledModel:
                     position += 1
         return out
 
+    def _batch_inputs(self, columns: Mapping[str, Any]) -> list[NDArray[Any]]:
+        """Feature columns → the forest's inputs: a code per categorical field, scaled numbers."""
+        values: dict[str, Any] = {
+            **columns,
+            **engineer_columns(columns, self._edges, self._labels),
+        }
+        data: list[NDArray[Any]] = []
+        lookups = iter(self._lookups)
+        for block in self._blocks:
+            if block.categories is not None:
+                for column, lookup in zip(block.columns, next(lookups), strict=True):
+                    data.append(category_codes(values[column], lookup))
+            else:
+                for j, column in enumerate(block.columns):
+                    number = np.asarray(values[column], dtype=np.float64)
+                    if block.scale is not None and block.mean is not None:
+                        number = (number - block.mean[j]) / block.scale[j]
+                    data.append(number)
+        return data
+
+    def columns_probability(self, columns: Mapping[str, Any]) -> Matrix:
+        """Churn probability per record of feature columns (lists or arrays, processed types).
+
+        Large batches skip the encoded matrix: categorical fields become codes that index the
+        bit-vector forest's tables and the logistic weights directly.
+        """
+        rows = len(columns[FEATURE_COLUMNS[0]])
+        if (self._booster is not None and self.forest is None) or rows < _FOREST_ROWS:
+            return self.probability(self.encode_columns(columns))
+        data = self._batch_inputs(columns)
+        total = np.zeros(rows)
+        if self._booster is not None and self.forest is not None:
+            try:
+                trees = self.forest.raw_score(data)
+            except ValueError:  # NaN in a numeric field: LightGBM's own missing-value rules
+                return self.probability(self.encode_columns(columns))
+            total += trees if self._linear is None else (1.0 - self._weight) * trees
+        if self._linear is not None:
+            linear = _coded_linear(self._blocks, self._linear, data)
+            total += linear if self._booster is None else self._weight * linear
+        return self._to_probability(total)
+
     # -- scoring -------------------------------------------------------------------------------
     def log_odds(self, encoded: Matrix) -> Matrix:
         """The classifier's (uncalibrated) churn log-odds per row."""
@@ -193,11 +206,13 @@ class CompiledModel:
 
     def probability(self, encoded: Matrix) -> Matrix:
         """Churn probability per row, calibrated when the model is."""
-        raw = self.log_odds(encoded)
+        return self._to_probability(self.log_odds(encoded))
+
+    def _to_probability(self, raw: Matrix) -> Matrix:
         if self.calibrator is None:
             return np.asarray(expit(raw), dtype=np.float64)
         response = raw if self._uses_decision else expit(raw)
-        calibrated = _calibrate(self.calibrator, response)
+        calibrated = calibrate(self.calibrator, response)
         # As scikit-learn does: a probability a hair above 1 (isotonic rounding) is 1.
         calibrated[(calibrated > 1.0) & (calibrated <= 1.0 + 1e-5)] = 1.0
         return calibrated
@@ -229,67 +244,25 @@ class CompiledModel:
         return values, base
 
 
-_NUMERIC = object()
-
-
-def _record_index(blocks: list[_Block]) -> list[tuple[str, Any, float, float | None]]:
-    index: list[tuple[str, Any, float, float | None]] = []
+def _coded_linear(blocks: list[Block], linear: Linear, data: Sequence[NDArray[Any]]) -> Matrix:
+    """The logistic log-odds from the batch inputs: a weight lookup per categorical field."""
+    coef = linear.coef
+    total = np.full(len(data[0]), linear.intercept)
+    position = 0
+    inputs = iter(data)
     for block in blocks:
         if block.categories is not None:
-            for column, categories in zip(block.columns, block.categories, strict=True):
-                index.extend((column, c, 0.0, None) for c in categories)
-        elif block.scale is not None and block.mean is not None:
-            index.extend(
-                (c, _NUMERIC, float(m), float(s))
-                for c, m, s in zip(block.columns, block.mean, block.scale, strict=True)
-            )
+            for categories in block.categories:
+                n = len(categories)
+                # The last code is a value outside the categories: all its columns are 0.
+                weights = np.append(coef[position : position + n], 0.0)
+                total += weights[next(inputs)]
+                position += n
         else:
-            index.extend((c, _NUMERIC, 0.0, None) for c in block.columns)
-    return index
-
-
-def _calibrator(model: Any) -> Any:
-    if not isinstance(model, CalibratedClassifierCV):
-        return None
-    if model.method not in ("sigmoid", "isotonic"):
-        raise UnsupportedModelError(f"calibration method {model.method!r}")
-    if len(model.calibrated_classifiers_) != 1:
-        raise UnsupportedModelError("calibration with ensemble=True (several calibrators)")
-    (calibrator,) = model.calibrated_classifiers_[0].calibrators
-    return calibrator
-
-
-def _calibrate(calibrator: Any, response: Matrix) -> Matrix:
-    # The calibrators' own formulas without scikit-learn's per-call input checks (~100 µs).
-    if isinstance(calibrator, IsotonicRegression) and calibrator.out_of_bounds == "clip":
-        clipped = np.clip(response, calibrator.X_min_, calibrator.X_max_)
-        return np.asarray(
-            np.interp(clipped, calibrator.X_thresholds_, calibrator.y_thresholds_), dtype=np.float64
-        )
-    if hasattr(calibrator, "a_") and hasattr(calibrator, "b_"):  # _SigmoidCalibration
-        return np.asarray(expit(-(calibrator.a_ * response + calibrator.b_)), dtype=np.float64)
-    return np.asarray(calibrator.predict(response), dtype=np.float64)
-
-
-def _linear(classifier: LogisticRegression) -> _Linear:
-    coef = np.asarray(classifier.coef_, dtype=np.float64)
-    if coef.shape[0] != 1:
-        raise UnsupportedModelError("a multi-class logistic regression")
-    return _Linear(coef=coef[0], intercept=float(classifier.intercept_[0]))
-
-
-def _classifier_parts(classifier: Any) -> tuple[float, _Linear | None, Any]:
-    if isinstance(classifier, LogOddsBlend):
-        return (
-            float(classifier.weight),
-            _linear(classifier.logistic_),
-            classifier.lightgbm_.booster_,
-        )
-    if isinstance(classifier, LGBMClassifier):
-        return 0.0, None, classifier.booster_
-    if isinstance(classifier, LogisticRegression):
-        return 1.0, _linear(classifier), None
-    raise UnsupportedModelError(f"classifier {type(classifier).__name__}")
+            for _ in block.columns:
+                total += coef[position] * next(inputs)
+                position += 1
+    return total
 
 
 def encoded_mean(model: Any, frame: pd.DataFrame) -> list[float]:

@@ -73,11 +73,11 @@ class ChurnScorer:
 
     def churn_probability(self, frame: pd.DataFrame) -> NDArray[np.float64]:
         """Churn probability per row of ``frame`` (processed feature columns)."""
-        return self.compiled.probability(self.compiled.encode_frame(frame[list(FEATURE_COLUMNS)]))
+        return self.compiled.columns_probability({c: frame[c].to_numpy() for c in FEATURE_COLUMNS})
 
     def columns_probability(self, columns: Mapping[str, Any]) -> NDArray[np.float64]:
         """Churn probability per record of feature columns (lists or arrays, processed types)."""
-        return self.compiled.probability(self.compiled.encode_columns(columns))
+        return self.compiled.columns_probability(columns)
 
     def record_probability(self, record: Mapping[str, Any]) -> float:
         """Churn probability of one record (processed types): the single-record fast path."""
