@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -17,9 +18,9 @@ from pydantic import SecretStr
 from churnguard.api.app import create_app
 from churnguard.api.metrics import ServiceMetrics, create_metrics
 from churnguard.api.schemas import EXAMPLE_CUSTOMER, CustomerRecord
-from churnguard.data.schema import FEATURE_COLUMNS
+from churnguard.data.schema import FEATURE_COLUMNS, ID_COLUMN
 from churnguard.monitoring.config import MonitoringConfig
-from churnguard.monitoring.predlog import PredictionLog, ScoredRequest
+from churnguard.monitoring.predlog import PredictionLog, ScoredRequest, features_json
 from churnguard.monitoring.spool import Spool
 from churnguard.monitoring.store import MonitoringStore
 
@@ -138,6 +139,38 @@ def test_the_rows_carry_what_was_scored(tmp_path: Path, db_url: str) -> None:
     assert frame[list(FEATURE_COLUMNS)].iloc[0].to_dict() == expected
     assert set(frame["latency_ms"]) == {2.5}
     assert set(frame["model_alias"]) == {"champion"}
+
+
+def test_a_batch_given_as_columns_is_stored_as_its_records_would_be(
+    tmp_path: Path, db_url: str
+) -> None:
+    by_records = scored("req-8", 4)
+    columns: dict[str, list[Any]] = {
+        c: [getattr(r, c) for r in by_records.records] for c in (*FEATURE_COLUMNS, ID_COLUMN)
+    }
+    by_columns = by_records._replace(request_id="req-9", records=[], columns=columns)
+    log = PredictionLog(db_url, settings(tmp_path))
+    log.store.create()
+    log.start()
+    log.submit(by_records)
+    log.submit(by_columns)
+    log.stop()
+    frame = log.store.recent_predictions()
+    first, second = frame[frame["request_id"] == "req-8"], frame[frame["request_id"] == "req-9"]
+    assert len(second) == 4
+    shown = [*FEATURE_COLUMNS, "customer_id", "churn_probability", "churn", "row_index"]
+    assert second[shown].reset_index(drop=True).equals(first[shown].reset_index(drop=True))
+
+
+def test_features_json_equals_each_record_serialised_alone() -> None:
+    records = [
+        RECORD.model_copy(update={"tenure": t, "MonthlyCharges": 20.05 + t, "Contract": c})
+        for t, c in [(0, "Month-to-month"), (72, "Two year"), (5, "One year")]
+    ]
+    columns = {c: [getattr(r, c) for r in records] for c in FEATURE_COLUMNS}
+    built = [json.loads(text) for text in features_json(columns)]
+    assert built == [json.loads(r.model_dump_json(exclude={ID_COLUMN})) for r in records]
+    assert list(built[0]) == list(FEATURE_COLUMNS)
 
 
 def test_a_full_queue_sends_rows_to_the_spool_and_they_arrive_later(

@@ -21,7 +21,7 @@ from churnguard.api.openapi import document_models
 from churnguard.api.routes import admin, dashboard, feedback, health, metrics, model, predict, v2
 from churnguard.api.schemas import BatchRequest
 from churnguard.api.security import resolve_api_key
-from churnguard.api.state import ModelSlot, try_load
+from churnguard.api.state import ModelSlot, freeze_long_lived, try_load
 from churnguard.config import ChurnguardConfig
 from churnguard.monitoring.monitor import ServiceMonitor
 from churnguard.monitoring.predlog import PredictionLog
@@ -69,6 +69,7 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
             logger.warning("serving store unavailable at startup", extra={"reason": str(exc)})
         if prediction_log is not None:
             await run_in_threadpool(prediction_log.start)
+        freeze_long_lived()
         monitor.start()
         yield
         monitor.stop()

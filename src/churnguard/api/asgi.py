@@ -7,6 +7,7 @@ from the configuration file (``CHURNGUARD_CONFIG``) and the ``CHURNGUARD_*`` env
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -17,10 +18,12 @@ from churnguard.logs import configure_logging
 
 
 def create_app_from_env() -> FastAPI:
-    """Load the configuration and logging settings, then build the app."""
+    """Load the configuration and logging settings, set the GIL switch interval, build the app."""
     path = Path(os.environ.get("CHURNGUARD_CONFIG", str(DEFAULT_CONFIG_PATH)))
     configure_logging(load_logging_config(path.parent / "logging.yaml"))
-    return create_app(load_config(path))
+    config = load_config(path)
+    sys.setswitchinterval(config.serving.gil_switch_interval_ms / 1000)
+    return create_app(config)
 
 
 __all__ = ["create_app_from_env"]

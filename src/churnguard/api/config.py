@@ -22,6 +22,10 @@ class ServingConfig(BaseModel):
     #: LightGBM threads per batch (0 = every core). One per request keeps concurrent batches
     #: from oversubscribing the cores (each request already runs on its own pool thread).
     predict_threads: Annotated[int, Field(ge=0, le=256)] = 1
+    #: How long (ms) a thread keeps the GIL while another waits for it (CPython's default is
+    #: 5). The prediction log's writer and the monitor run beside the event loop; a shorter
+    #: interval bounds how long a request waits for them. Applied by ``churnguard serve``.
+    gil_switch_interval_ms: Annotated[float, Field(gt=0, le=100)] = 1.0
     #: Larger request bodies are refused with 413 before they are read.
     max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
     #: Key for ``/admin/*`` and ``/feedback`` (``X-API-Key``). Never written to params.yaml;

@@ -15,7 +15,7 @@ from churnguard.api.schemas import (
     ReloadResponse,
 )
 from churnguard.api.security import ApiKey
-from churnguard.api.state import ChallengerUnavailableError, ModelHolder
+from churnguard.api.state import ChallengerUnavailableError, ModelHolder, freeze_long_lived
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[ApiKey])
 
@@ -50,6 +50,7 @@ async def reload(
         return JSONResponse(status_code=409, content=body.model_dump())
     metrics.reloads.labels("loaded").inc()
     metrics.model_served(attempted.served.load_seconds, attempted.served.info.trained_at)
+    await run_in_threadpool(freeze_long_lived)
     return ReloadResponse(
         reloaded=True,
         previous_version=before,
