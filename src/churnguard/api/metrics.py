@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -100,9 +101,7 @@ class ServiceMetrics:
             self.predictions.labels(model_version, "stay", variant).inc(
                 len(probabilities) - churned
             )
-        histogram = self.probability.labels(model_version, variant)
-        for probability in probabilities:
-            histogram.observe(probability)
+        observe_many(self.probability.labels(model_version, variant), probabilities)
         self.variant_latency.labels(variant).observe(scoring_seconds)
 
     def exposition(self) -> bytes:
@@ -112,6 +111,30 @@ class ServiceMetrics:
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """Observe ``values`` in one step: one increment per bucket, not one call per value.
+
+    prometheus-client has no bulk observe, and a thousand ``observe`` calls cost ~1.5 ms of a
+    batch request. This reads the labelled histogram's buckets (``_upper_bounds``,
+    ``_buckets``, ``_sum``: the same fields ``observe`` updates, in single- and multi-process
+    mode); a histogram without them is observed value by value.
+    """
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(buckets) != len(bounds):
+        for value in values:
+            histogram.observe(value)
+        return
+    data = np.asarray(values, dtype=np.float64)
+    # observe() counts a value in the first bucket whose bound is >= the value.
+    counts = np.bincount(np.searchsorted(bounds, data, side="left"), minlength=len(bounds))
+    total.inc(float(data.sum()))
+    for bucket, count in zip(buckets, counts[: len(bounds)].tolist(), strict=True):
+        if count:
+            bucket.inc(count)
 
 
 def create_metrics() -> ServiceMetrics:
@@ -279,4 +302,4 @@ def create_metrics() -> ServiceMetrics:
     )
 
 
-__all__ = ["LATENCY_BUCKETS", "VARIANTS", "ServiceMetrics", "create_metrics"]
+__all__ = ["LATENCY_BUCKETS", "VARIANTS", "ServiceMetrics", "create_metrics", "observe_many"]

@@ -267,29 +267,36 @@ def _score_group(
 
 
 def _batch_body(groups: list[_Group], records: list[CustomerRecord], request_id: str) -> bytes:
-    """The ``BatchResponse`` JSON, built from plain values (thousands of rows: no model objects)."""
-    predictions: list[dict[str, Any]] = [{} for _ in records]
+    """The ``BatchResponse`` JSON, written row by row from plain values.
+
+    Thousands of rows: no model objects, and no ``json.dumps`` of a dict per row (a third of
+    the cost); numbers are ``float.__repr__`` as in ``json.dumps``, strings go through it.
+    """
+    rows = [""] * len(records)
     for group in groups:
-        threshold, version = group.served.scorer.threshold, group.served.version
+        threshold = group.served.scorer.threshold
+        tail = (
+            f',"reasons":null,"model_version":{json.dumps(group.served.version)},'
+            f'"variant":{json.dumps(group.variant)}}}'
+        )
         positions = range(len(records)) if group.indices is None else group.indices
-        for i, p, band in zip(positions, group.probabilities, group.bands, strict=True):
-            predictions[i] = {
-                "customerID": records[i].customerID,
-                "churn_probability": p,
-                "churn": p >= threshold,
-                "risk_band": band,
-                "reasons": None,
-                "model_version": version,
-                "variant": group.variant,
-            }
+        bands = {band: f',"risk_band":{json.dumps(band)}' for band in set(group.bands)}
+        rendered = zip(
+            positions, group.columns[ID_COLUMN], group.probabilities, group.bands, strict=True
+        )
+        for i, customer, p, band in rendered:
+            rows[i] = (
+                f'{{"customerID":{"null" if customer is None else json.dumps(customer)},'
+                f'"churn_probability":{float.__repr__(p)},'
+                f'"churn":{"true" if p >= threshold else "false"}{bands[band]}{tail}'
+            )
     champion = next((g.served for g in groups if g.variant == "champion"), groups[0].served)
-    body = {
-        "predictions": predictions,
-        "threshold": champion.scorer.threshold,
-        "model_version": champion.version,
-        "request_id": request_id,
-    }
-    return json.dumps(body, allow_nan=False).encode()
+    body = (
+        f'{{"predictions":[{",".join(rows)}],'
+        f'"threshold":{float.__repr__(float(champion.scorer.threshold))},'
+        f'"model_version":{json.dumps(champion.version)},"request_id":{json.dumps(request_id)}}}'
+    )
+    return body.encode()
 
 
 def _score_batch(
