@@ -40,10 +40,36 @@ class Target:
         }
 
 
-def _targets(in_process: dict[str, Any], served: dict[str, Any]) -> list[Target]:
-    ours, theirs = served["churnguard"], served["mlflow"]
+def _http_targets(ours: dict[str, Any], theirs: dict[str, Any], label: str) -> list[Target]:
     single_ratio = ours["single"]["requests_per_s"] / theirs["single"]["requests_per_s"]
     batch_ratio = ours["batch"]["rows_per_s"] / theirs["batch"]["rows_per_s"]
+    return [
+        Target(
+            f"HTTP single predictions, churnguard/mlflow req/s ({label})",
+            round(single_ratio, 1),
+            10,
+            "x",
+            at_least=True,
+        ),
+        Target(
+            f"HTTP single p99, churnguard ({label})",
+            ours["single"]["p99_ms"],
+            20,
+            "ms",
+            at_least=False,
+        ),
+        Target(
+            f"HTTP batch rows/s, churnguard/mlflow ({label})",
+            round(batch_ratio, 1),
+            2,
+            "x",
+            at_least=True,
+        ),
+    ]
+
+
+def _targets(in_process: dict[str, Any], served: dict[str, Any]) -> list[Target]:
+    ours, theirs = served["churnguard"], served["mlflow"]
     return [
         Target(
             "in-process fast path, median per record",
@@ -66,17 +92,8 @@ def _targets(in_process: dict[str, Any], served: dict[str, Any]) -> list[Target]
             "ms",
             at_least=False,
         ),
-        Target(
-            "HTTP single predictions, churnguard/mlflow req/s",
-            round(single_ratio, 1),
-            10,
-            "x",
-            at_least=True,
-        ),
-        Target("HTTP single p99, churnguard", ours["single"]["p99_ms"], 20, "ms", at_least=False),
-        Target(
-            "HTTP batch rows/s, churnguard/mlflow", round(batch_ratio, 1), 2, "x", at_least=True
-        ),
+        *_http_targets(ours, theirs, "prediction log on, the default"),
+        *_http_targets(served["churnguard_nolog"], theirs, "prediction log off, as mlflow"),
         Target(
             "churnguard ready after start, registry alias (median)",
             ours["ready_s"],
@@ -133,7 +150,10 @@ def assemble(
             "cold_starts": args.cold_starts,
         },
         "in_process": in_process,
-        "http": {name: served[name] for name in ("churnguard", "mlflow", "churnguard_bundle")},
+        "http": {
+            name: served[name]
+            for name in ("churnguard", "churnguard_nolog", "mlflow", "churnguard_bundle")
+        },
         "answer_gaps": served["answer_gaps"],
         "targets": [t.as_dict() for t in _targets(in_process, served)],
     }
@@ -175,28 +195,39 @@ def _in_process_rows(figures: dict[str, Any]) -> list[str]:
 
 
 def _http_rows(results: dict[str, Any]) -> list[str]:
-    ours, theirs = results["http"]["churnguard"], results["http"]["mlflow"]
+    ours, bare = results["http"]["churnguard"], results["http"]["churnguard_nolog"]
+    theirs = results["http"]["mlflow"]
     load = results["load"]
 
-    def pair(get: Any, fmt: str, ratio: bool = True) -> tuple[str, ...]:
-        a, b = get(ours), get(theirs)
-        return (format(a, fmt), format(b, fmt), f"{a / b:.1f}x" if ratio and b else "")
+    def cells(get: Any, fmt: str, ratio: bool = True) -> tuple[str, ...]:
+        a, n, b = get(ours), get(bare), get(theirs)
+        ratios = (f"{a / b:.1f}x", f"{n / b:.1f}x") if ratio and b else ("", "")
+        return (format(a, fmt), format(n, fmt), format(b, fmt), *ratios)
+
+    def some(get: Any, fmt: str) -> tuple[str, ...]:
+        return (
+            format(get(ours), fmt),
+            "",
+            format(get(theirs), fmt),
+            f"{get(ours) / get(theirs):.1f}x",
+            "",
+        )
 
     starts = load["cold_starts"]
     return [
-        _row("HTTP, loopback, 1 worker each", "churnguard", "mlflow serve", "cg / mlflow"),
-        _row(f"single: req/s (c={load['single_connections']})", *pair(lambda s: s["single"]["requests_per_s"], ",.0f")),
-        _row("single: p50 ms", *pair(lambda s: s["single"]["p50_ms"], ".2f")),
-        _row("single: p99 ms", *pair(lambda s: s["single"]["p99_ms"], ".2f")),
-        _row("single: server CPU ms per request", *pair(lambda s: s["single"]["server_cpu_ms_per_request"], ".2f")),
-        _row(f"batch 1,000 rows: rows/s (c={load['batch_connections']})", *pair(lambda s: s["batch"]["rows_per_s"], ",.0f")),
-        _row("batch 1,000 rows: p50 ms", *pair(lambda s: s["batch"]["p50_ms"], ".1f")),
-        _row("batch 1,000 rows: p99 ms", *pair(lambda s: s["batch"]["p99_ms"], ".1f")),
-        _row("batch: server CPU ms per request", *pair(lambda s: s["batch"]["server_cpu_ms_per_request"], ".1f")),
-        _row(f"start → ready s (median of {starts})", *pair(lambda s: s["ready_s"], ".2f")),
+        _row("HTTP, loopback, 1 worker each", "churnguard", "cg, no log", "mlflow serve", "cg / mlflow", "no log / mlflow"),
+        _row(f"single: req/s (c={load['single_connections']})", *cells(lambda s: s["single"]["requests_per_s"], ",.0f")),
+        _row("single: p50 ms", *cells(lambda s: s["single"]["p50_ms"], ".2f")),
+        _row("single: p99 ms", *cells(lambda s: s["single"]["p99_ms"], ".2f")),
+        _row("single: server CPU ms per request", *cells(lambda s: s["single"]["server_cpu_ms_per_request"], ".2f")),
+        _row(f"batch 1,000 rows: rows/s (c={load['batch_connections']})", *cells(lambda s: s["batch"]["rows_per_s"], ",.0f")),
+        _row("batch 1,000 rows: p50 ms", *cells(lambda s: s["batch"]["p50_ms"], ".1f")),
+        _row("batch 1,000 rows: p99 ms", *cells(lambda s: s["batch"]["p99_ms"], ".1f")),
+        _row("batch: server CPU ms per request", *cells(lambda s: s["batch"]["server_cpu_ms_per_request"], ".1f")),
+        _row(f"start → ready s (median of {starts})", *some(lambda s: s["ready_s"], ".2f")),
         _row("  churnguard on an exported bundle", format(results["http"]["churnguard_bundle"]["ready_s"], ".2f")),
-        _row("RSS after load, MB (process tree)", *pair(lambda s: s["memory_after_load"]["rss_mb"], ",.0f")),
-        _row("RSS when ready, MB (process tree)", *pair(lambda s: s["idle_memory"]["rss_mb"], ",.0f")),
+        _row("RSS after load, MB (process tree)", *cells(lambda s: s["memory_after_load"]["rss_mb"], ",.0f")),
+        _row("RSS when ready, MB (process tree)", *cells(lambda s: s["idle_memory"]["rss_mb"], ",.0f")),
     ]  # fmt: skip
 
 

@@ -70,11 +70,6 @@ def _parse_args() -> argparse.Namespace:
         action="store_true",
         help="serve the issue's reference model (lightgbm, 500 trees, 8 leaves) instead",
     )
-    parser.add_argument(
-        "--no-prediction-log",
-        action="store_true",
-        help="serve with monitoring.log_predictions=false (mlflow serve logs nothing either)",
-    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     return parser.parse_args()
 
@@ -178,9 +173,7 @@ def main() -> None:
         configure_mlflow(config.mlflow)
         export_bundle(model.model_uri, tmp / "bundle")
         in_process, frame, reference = _in_process(model, args)
-        servers = compare.server_specs(
-            model, args.config.resolve(), tmp / "bundle", tmp, not args.no_prediction_log
-        )
+        servers = compare.server_specs(model, args.config.resolve(), tmp / "bundle", tmp)
         served = compare.compare_servers(servers, reference, _bodies(frame, tmp), args, tmp)
     results = report.assemble(args, machine, model, in_process, served)
     report.print_table(results)
