@@ -300,29 +300,21 @@ def _batch_body(groups: list[_Group], records: list[CustomerRecord], request_id:
 
 
 def _score_batch(
-    raw: bytes, holder: ModelHolder, max_batch: int, request_id: str
-) -> tuple[list[CustomerRecord], bytes, list[_Group]]:
+    raw: bytes,
+    holder: ModelHolder,
+    max_batch: int,
+    request_id: str,
+    log: PredictionLog | None,
+    metrics: ServiceMetrics,
+    started: float,
+) -> tuple[list[CustomerRecord], bytes]:
+    """Parse, score, count and log a batch, and write its JSON body.
+
+    Runs on a pool thread: a full prediction log spilling to its spool never blocks the loop.
+    """
     records = _parse_batch(raw, max_batch).records
     groups = [_score_group(*group, records) for group in _groups(holder, records, request_id)]
-    return records, _batch_body(groups, records, request_id), groups
-
-
-@router.post("/predict/batch", response_model=BatchResponse, openapi_extra=json_body(BatchRequest))
-async def predict_batch(
-    request: Request, holder: Holder, serving: Serving, metrics: Metrics, request_id: RequestId
-) -> Response:
-    """Predictions for up to ``serving.max_batch`` customers, in the order sent.
-
-    The body is a ``BatchRequest`` (documented in the schema); it is read and validated here,
-    off the event loop together with the scoring.
-    """
-    started = time.perf_counter()
-    raw = await request.body()
-    records, content, groups = await run_in_threadpool(
-        _score_batch, raw, holder, serving.max_batch, request_id
-    )
-    _remember_ids(request, records)
-    log = request.app.state.prediction_log
+    content = _batch_body(groups, records, request_id)
     for g in groups:
         threshold = g.served.scorer.threshold
         metrics.record_predictions(
@@ -340,6 +332,31 @@ async def predict_batch(
             row_indices=g.indices,
             columns=g.columns,
         )
+    return records, content
+
+
+@router.post("/predict/batch", response_model=BatchResponse, openapi_extra=json_body(BatchRequest))
+async def predict_batch(
+    request: Request, holder: Holder, serving: Serving, metrics: Metrics, request_id: RequestId
+) -> Response:
+    """Predictions for up to ``serving.max_batch`` customers, in the order sent.
+
+    The body is a ``BatchRequest`` (documented in the schema); it is read and validated here,
+    off the event loop together with the scoring.
+    """
+    started = time.perf_counter()
+    raw = await request.body()
+    records, content = await run_in_threadpool(
+        _score_batch,
+        raw,
+        holder,
+        serving.max_batch,
+        request_id,
+        request.app.state.prediction_log,
+        metrics,
+        started,
+    )
+    _remember_ids(request, records)
     _shadow(request, holder, request_id, "/predict/batch", records)
     return Response(content, media_type="application/json")
 
