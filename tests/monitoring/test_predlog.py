@@ -173,6 +173,20 @@ def test_features_json_equals_each_record_serialised_alone() -> None:
     assert list(built[0]) == list(FEATURE_COLUMNS)
 
 
+def test_features_json_renders_numbers_as_json_and_refuses_nan() -> None:
+    columns: dict[str, list[Any]] = {c: [EXAMPLE_CUSTOMER[c]] * 3 for c in FEATURE_COLUMNS}
+    columns["tenure"] = [0, 12, 72]
+    columns["MonthlyCharges"] = [0.1 + 0.2, 1e-7, 118.75]
+    columns["SeniorCitizen"] = [True, 0, 1]  # mixed types: rendered value by value
+    rows = [json.loads(text) for text in features_json(columns)]
+    assert [r["tenure"] for r in rows] == [0, 12, 72]
+    assert [r["MonthlyCharges"] for r in rows] == [0.1 + 0.2, 1e-7, 118.75]
+    assert [r["SeniorCitizen"] for r in rows] == [True, 0, 1]
+    columns["TotalCharges"] = [1.0, float("nan"), 2.0]
+    with pytest.raises(ValueError, match="JSON compliant"):
+        features_json(columns)
+
+
 def test_a_full_queue_sends_rows_to_the_spool_and_they_arrive_later(
     tmp_path: Path, db_url: str, metrics: ServiceMetrics
 ) -> None:

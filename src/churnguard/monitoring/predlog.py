@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
+import numpy as np
 from pydantic import BaseModel, TypeAdapter
 
 from churnguard.api.metrics import ServiceMetrics
@@ -79,22 +80,26 @@ def _features(record: Any) -> tuple[dict[str, Any] | str, str | None]:
 def features_json(columns: Mapping[str, Sequence[Any]]) -> list[str]:
     """One compact JSON object of the feature fields per row, built column by column.
 
-    Each distinct value of a column is rendered once (``"Contract":"Two year"``), then each
-    row is one join: a fraction of the cost of serialising thousands of records one by one.
+    A text column renders each distinct value once (``"Contract":"Two year"``), a numeric one
+    maps ``repr`` (what ``json.dumps`` writes for finite numbers); then each row is one join:
+    a fraction of the cost of serialising thousands of records one by one.
+
+    Raises:
+        ValueError: a number is NaN or infinite (JSON has no such value).
     """
-    fragments = []
-    for column in FEATURE_COLUMNS:
-        rendered: dict[Any, str] = {}
-        prefix = json.dumps(column) + ":"
-        out = []
-        for value in columns[column]:
-            key = (type(value), value)
-            text = rendered.get(key)
-            if text is None:
-                text = rendered[key] = prefix + json.dumps(value, allow_nan=False)
-            out.append(text)
-        fragments.append(out)
+    fragments = [_column_json(column, columns[column]) for column in FEATURE_COLUMNS]
     return ["{" + ",".join(parts) + "}" for parts in zip(*fragments, strict=True)]
+
+
+def _column_json(column: str, values: Sequence[Any]) -> list[str]:
+    prefix = json.dumps(column) + ":"
+    kinds = set(map(type, values))
+    if kinds <= {str}:
+        rendered = {v: prefix + json.dumps(v) for v in set(values)}
+        return list(map(rendered.__getitem__, values))
+    if kinds <= {int, float} and bool(np.isfinite(np.asarray(values, dtype=np.float64)).all()):
+        return [prefix + text for text in map(repr, values)]
+    return [prefix + json.dumps(v, allow_nan=False) for v in values]
 
 
 class _Buffer:
