@@ -207,6 +207,27 @@ def test_a_full_queue_sends_rows_to_the_spool_and_they_arrive_later(
     assert value(metrics.log_dropped) == 0
 
 
+def test_rows_given_as_columns_count_as_a_tenth_against_the_queue_bound(
+    tmp_path: Path, db_url: str, metrics: ServiceMetrics
+) -> None:
+    log = PredictionLog(db_url, settings(tmp_path, log_queue_size=10), metrics)
+    log.store.create()
+
+    def as_columns(item: ScoredRequest) -> ScoredRequest:
+        columns = {c: [getattr(r, c) for r in item.records] for c in (*FEATURE_COLUMNS, ID_COLUMN)}
+        return item._replace(records=[], columns=columns)
+
+    log.submit(as_columns(scored("wide", 100)))  # weighs 10: fits exactly
+    assert value(metrics.log_queue_depth) == 100
+    assert value(metrics.log_spooled) == 0
+    log.submit(as_columns(scored("more", 10)))  # the bound is reached: spooled
+    log.submit(scored("records", 1))
+    assert value(metrics.log_spooled) == 11
+    log.start()
+    log.stop()
+    assert len(keys(log.store)) == 111
+
+
 def test_an_outage_spools_and_every_row_arrives_once_when_the_store_is_back(
     tmp_path: Path, down_url: str, metrics: ServiceMetrics, caplog: pytest.LogCaptureFixture
 ) -> None:
