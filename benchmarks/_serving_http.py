@@ -109,7 +109,7 @@ def start_server(spec: ServerSpec, log_path: Path, timeout: float) -> Server:
     raise BenchmarkError(msg)
 
 
-def stop_server(server: Server, grace: float = 10.0) -> None:
+def stop_server(server: Server, grace: float = 30.0) -> None:
     """SIGTERM the server's process group, SIGKILL it after ``grace`` seconds; idempotent."""
     if server.stopped:
         return

@@ -19,8 +19,9 @@ class MonitoringConfig(BaseModel):
     #: Records held in memory waiting for the writer; beyond it they go straight to the spool.
     #: A batch's rows (held as columns, ~0.3 KB each instead of ~3 KB) count as a tenth.
     log_queue_size: Annotated[int, Field(ge=1, le=10_000_000)] = 50_000
-    #: Records per INSERT batch.
-    log_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1_000
+    #: Records per INSERT transaction (fewer, larger commits cost less per row: on sqlite,
+    #: 5,000 rows per commit took ~30 % less CPU per row than 1,000 in a micro-benchmark).
+    log_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5_000
     #: The writer flushes at least this often (seconds) even when a batch is not full.
     log_flush_seconds: Annotated[float, Field(gt=0, le=3600)] = 0.5
     #: Where records wait (JSON lines) while the database is unavailable.

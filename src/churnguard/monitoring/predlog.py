@@ -35,6 +35,8 @@ _NOT_FEATURES: set[str] = {ID_COLUMN}
 #: A batch row held as columns takes about a tenth of the memory of a record object (measured
 #: with tracemalloc: ~0.3 KB against ~2.9 KB), so the queue bound counts it as a tenth.
 COLUMN_ROWS_PER_RECORD = 10
+#: Batches the writer takes from the queue per round, at most (its built rows stay bounded).
+_ROUND_BATCHES = 4
 #: Rows the writer builds between two releases of the GIL.
 _YIELD_ROWS = 64
 
@@ -116,7 +118,7 @@ class _Buffer:
     def __init__(self, capacity: int, batch_rows: int, stopping: threading.Event) -> None:
         self.capacity, self.batch_rows, self.rows, self.weight = capacity, batch_rows, 0, 0.0
         self._stopping = stopping
-        self._items: deque[_Item] = deque()
+        self._items: deque[tuple[_Item, int, float]] = deque()
         self._ready = threading.Condition(threading.Lock())
 
     def offer(self, item: _Item, rows: int, weight: float) -> bool:
@@ -124,21 +126,32 @@ class _Buffer:
         with self._ready:  # stopping is checked under the lock stop()'s last take() holds too
             if self.weight + weight > self.capacity or self._stopping.is_set():
                 return False
-            self._items.append(item)
+            self._items.append((item, rows, weight))
             self.rows += rows
             self.weight += weight
             if self.rows >= self.batch_rows:
                 self._ready.notify()
             return True
 
-    def take(self, wait: float) -> list[_Item]:
-        """Everything queued, once a batch is full, on stop, or after ``wait`` seconds."""
+    def take(self, wait: float, limit: int | None = None) -> list[_Item]:
+        """The oldest items, once a batch is full, on stop, or after ``wait`` seconds.
+
+        With ``limit``, items up to that many rows (at least one item), so the rows the writer
+        builds from them stay bounded however long the queue has grown; else everything.
+        """
         with self._ready:
             if self.rows < self.batch_rows and not self._stopping.is_set():
                 self._ready.wait(wait)
-            items = list(self._items)
-            self._items.clear()
-            self.rows, self.weight = 0, 0.0
+            items: list[_Item] = []
+            taken = 0
+            while self._items and (limit is None or not items or taken < limit):
+                item, rows, weight = self._items.popleft()
+                items.append(item)
+                taken += rows
+                self.rows -= rows
+                self.weight -= weight
+            if not self._items:
+                self.rows, self.weight = 0, 0.0
             return items
 
     def wake(self) -> None:
@@ -235,7 +248,10 @@ class PredictionLog:
         while True:
             stopping = self._stopping.is_set()
             try:
-                self._deliver(self._rows(self._buffer.take(self.config.log_flush_seconds)))
+                taken = self._buffer.take(
+                    self.config.log_flush_seconds, _ROUND_BATCHES * self.config.log_batch_size
+                )
+                self._deliver(self._rows(taken))
                 self._replay()
             except Exception:  # keep the writer alive whatever happens to one round
                 logger.exception("prediction log writer failed a round")

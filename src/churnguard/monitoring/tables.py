@@ -8,7 +8,9 @@ than the insert itself. Times are stored in UTC (sqlite keeps no offset, so they
 
 from __future__ import annotations
 
+import functools
 import json
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, NotRequired
@@ -152,17 +154,38 @@ def _driver_values(
 
 def _insert_sqlite(cursor: Any, rows: Sequence[PredictionRow]) -> int:
     # SQLAlchemy's sqlite DateTime stores and reads back this text: UTC, no offset, microseconds.
-    values = _driver_values(
-        rows, lambda moment: moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+    values = list(
+        _driver_values(
+            rows, lambda moment: moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+        )
     )
+    # Many rows per statement, not executemany: the sqlite3 module releases and retakes the
+    # GIL around every row it steps, and with request threads busy each retake waits a switch
+    # interval, so a thousand-row executemany crawls under load. One statement steps once.
+    width = len(_INSERT_COLUMNS)
+    limit = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per_statement = max(1, min(_SQLITE_ROWS_PER_STATEMENT, limit // width))
+    inserted = 0
+    for start in range(0, len(values), per_statement):
+        chunk = values[start : start + per_statement]
+        cursor.execute(_sqlite_insert(len(chunk)), [v for row in chunk for v in row])
+        inserted += int(cursor.rowcount)
+    return inserted
+
+
+#: Rows per multi-row INSERT on sqlite (bounded by its host-parameter limit too).
+_SQLITE_ROWS_PER_STATEMENT = 500
+
+
+@functools.lru_cache(maxsize=8)
+def _sqlite_insert(rows: int) -> str:
     columns = ", ".join(_INSERT_COLUMNS)
-    marks = ", ".join("?" * len(_INSERT_COLUMNS))
-    cursor.executemany(
-        f"INSERT INTO {predictions_table.name} ({columns}) VALUES ({marks}) "  # noqa: S608
-        "ON CONFLICT (record_id) DO NOTHING",
-        list(values),
+    marks = "(" + ", ".join("?" * len(_INSERT_COLUMNS)) + ")"
+    return (
+        f"INSERT INTO {predictions_table.name} ({columns}) VALUES "  # noqa: S608
+        + ", ".join([marks] * rows)
+        + " ON CONFLICT (record_id) DO NOTHING"
     )
-    return int(cursor.rowcount)
 
 
 def _insert_postgresql(cursor: Any, rows: Sequence[PredictionRow]) -> int:
