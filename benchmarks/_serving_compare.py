@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import _serving_http as http
+import httpx
 from _serving_inprocess import BATCH_ROWS
 from _serving_model import BenchmarkModel
 
@@ -166,7 +168,46 @@ def load_server(
     done = figures["batch"]
     done["rows_per_s"] = round(done["requests"] * BATCH_ROWS / (done["duration_us"] / 1e6))
     figures["memory_after_load"] = http.tree_memory_mb(pid)
+    if name == "churnguard":
+        figures["prediction_log"] = prediction_log_drain(url)
     return figures
+
+
+def _log_metrics(url: str) -> tuple[float, float, float]:
+    """(queue depth, written total, spooled) of churnguard's prediction log, from /metrics."""
+    values = {}
+    for line in httpx.get(url + "/metrics", timeout=30).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name.startswith("churnguard_prediction_log_"):
+            values[name] = float(value)
+    return (
+        values.get("churnguard_prediction_log_queue_depth", 0.0),
+        values.get("churnguard_prediction_log_written_total", 0.0),
+        values.get("churnguard_prediction_log_spooled_records", 0.0),
+    )
+
+
+def prediction_log_drain(url: str, timeout: float = 120.0) -> dict[str, Any]:
+    """What the prediction log still held when the load stopped, and how long it took to write.
+
+    The writer runs beside the requests; what it has not written yet waits in memory (or, past
+    the queue's bound, in the spool) and is written once the load stops.
+    """
+    depth, written, spooled = _log_metrics(url)
+    started, previous = time.monotonic(), -1.0
+    while time.monotonic() - started < timeout:
+        now_depth, now_written, now_spooled = _log_metrics(url)
+        if now_depth == 0 and now_spooled == 0 and now_written == previous:
+            break
+        previous = now_written
+        time.sleep(0.5)
+    return {
+        "queued_rows_at_end": int(depth),
+        "spooled_rows_at_end": int(spooled),
+        "written_rows_at_end": int(written),
+        "written_rows_after_drain": int(previous),
+        "drain_s": round(time.monotonic() - started, 1),
+    }
 
 
 def compare_servers(

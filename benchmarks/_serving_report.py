@@ -227,6 +227,9 @@ def _http_rows(results: dict[str, Any]) -> list[str]:
         _row(f"start → ready s (median of {starts})", *some(lambda s: s["ready_s"], ".2f")),
         _row("  churnguard on an exported bundle", format(results["http"]["churnguard_bundle"]["ready_s"], ".2f")),
         _row("RSS after load, MB (process tree)", *cells(lambda s: s["memory_after_load"]["rss_mb"], ",.0f")),
+        _row("prediction log after the batches: queued rows", f"{ours['prediction_log']['queued_rows_at_end']:,}"),
+        _row("  spooled rows / written so far", f"{ours['prediction_log']['spooled_rows_at_end']:,}", f"{ours['prediction_log']['written_rows_at_end']:,}"),
+        _row("  seconds to write the rest", f"{ours['prediction_log']['drain_s']:.1f}"),
         _row("RSS when ready, MB (process tree)", *cells(lambda s: s["idle_memory"]["rss_mb"], ",.0f")),
     ]  # fmt: skip
 
