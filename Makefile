@@ -71,7 +71,7 @@ params: install ## Write the resolved configuration to params.yaml
 	$(CG) params --output params.yaml
 
 test: install lint typecheck validate ## Lint, types, validators, then the whole test suite with coverage (notebooks included)
-	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-report=xml:reports/coverage.xml
+	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered --cov-report=xml:reports/coverage.xml --durations=20
 
 test-fast: install ## Unit tests only
 	$(BIN)/pytest -m unit -q
