@@ -1,8 +1,8 @@
 """The serving store's tables, and the fast way logged predictions get into them.
 
 Labels (``/feedback``) and logged predictions share one database, described by one
-:data:`metadata`. Prediction rows go to the database through the driver (sqlite
-``executemany``, PostgreSQL ``COPY``): per row, SQLAlchemy's parameter processing cost more
+:data:`metadata`. Prediction rows go to the database through the driver (sqlite: multi-row
+``INSERT … VALUES``; PostgreSQL: ``COPY``): per row, SQLAlchemy's parameter processing cost more
 than the insert itself. Times are stored in UTC (sqlite keeps no offset, so they are converted).
 """
 
