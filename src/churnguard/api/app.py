@@ -18,10 +18,11 @@ from churnguard.api.experiment import ShadowRunner
 from churnguard.api.metrics import create_metrics
 from churnguard.api.middleware import REQUEST_ID_HEADER, ServiceMiddleware
 from churnguard.api.openapi import document_models
+from churnguard.api.retry import ModelRetrier
 from churnguard.api.routes import admin, dashboard, feedback, health, metrics, model, predict, v2
 from churnguard.api.schemas import BatchRequest
 from churnguard.api.security import resolve_api_key
-from churnguard.api.state import ModelSlot, freeze_long_lived, try_load
+from churnguard.api.state import ModelSlot, ServedModel, freeze_long_lived, try_load
 from churnguard.config import ChurnguardConfig
 from churnguard.monitoring.monitor import ServiceMonitor
 from churnguard.monitoring.predlog import PredictionLog
@@ -57,11 +58,21 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
     # The challenger's shadow scoring: a bounded background pool, off the request path.
     shadow = ShadowRunner(service_metrics.shadow_errors.inc)
 
+    def loaded(served: ServedModel) -> None:
+        service_metrics.model_served(served.load_seconds, served.info.trained_at)
+
+    def loaded_on_retry(served: ServedModel) -> None:
+        loaded(served)
+        freeze_long_lived()
+
+    # Started without a model, the service keeps trying to load one in the background.
+    retrier = ModelRetrier(slot, config.serving, config.mlflow, loaded_on_retry)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         slot.holder = await run_in_threadpool(try_load, config.serving, config.mlflow)
         if (served := slot.holder.served) is not None:
-            service_metrics.model_served(served.load_seconds, served.info.trained_at)
+            loaded(served)
         try:
             await run_in_threadpool(store.create)
         except StoreUnavailableError as exc:
@@ -71,7 +82,9 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
             await run_in_threadpool(prediction_log.start)
         freeze_long_lived()
         monitor.start()
+        retrier.start()
         yield
+        await run_in_threadpool(retrier.stop)
         monitor.stop()
         await run_in_threadpool(shadow.shutdown)  # its last scores still reach the log
         if prediction_log is not None:
@@ -92,6 +105,7 @@ def create_app(config: ChurnguardConfig) -> FastAPI:
     app.state.prediction_log = prediction_log
     app.state.monitor = monitor
     app.state.shadow = shadow
+    app.state.retrier = retrier
     app.state.metrics = service_metrics
     app.state.api_key = resolve_api_key(config.serving)
     for router in (

@@ -26,6 +26,10 @@ class ServingConfig(BaseModel):
     #: 5). The prediction log's writer and the monitor run beside the event loop; a shorter
     #: interval bounds how long a request waits for them. Applied by ``churnguard serve``.
     gil_switch_interval_ms: Annotated[float, Field(gt=0, le=100)] = 1.0
+    #: Started without a model (none registered yet, registry down), the service tries again
+    #: in the background: after 1 s, then twice as long each time up to this many seconds.
+    #: 0 = never (wait for ``/admin/reload`` or a restart).
+    load_retry_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
     #: Larger request bodies are refused with 413 before they are read.
     max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
     #: Key for ``/admin/*`` and ``/feedback`` (``X-API-Key``). Never written to params.yaml;

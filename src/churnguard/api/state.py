@@ -240,16 +240,23 @@ def with_experiment(
 
 
 def try_load(
-    serving: ServingConfig, tracking: MlflowConfig, experiment: Experiment | None = None
+    serving: ServingConfig,
+    tracking: MlflowConfig,
+    experiment: Experiment | None = None,
+    *,
+    quiet: bool = False,
 ) -> ModelHolder:
     """Load the model (and the challenger unless the mode is ``single``); never raises.
 
     On failure the holder keeps the machine-readable reason for ``/ready`` (champion) or
-    ``/model`` (challenger). ``experiment`` defaults to the configured one.
+    ``/model`` (challenger), logged as a warning (at debug level when ``quiet``: a retry loop
+    reports changes itself). ``experiment`` defaults to the configured one.
     """
     served = _load(serving, tracking)
     if isinstance(served, str):
-        logger.warning("no model loaded", extra={"reason": served})
+        logger.log(
+            logging.DEBUG if quiet else logging.WARNING, "no model loaded", extra={"reason": served}
+        )
         return ModelHolder(served=None, reason=served)
     experiment = experiment or experiment_of(serving, serving.experiment_mode)
     holder = ModelHolder(served=served, reason=None, experiment=experiment)
@@ -276,7 +283,7 @@ class ModelSlot:
         self._requested: Experiment | None = None
 
     def reload(
-        self, serving: ServingConfig, tracking: MlflowConfig
+        self, serving: ServingConfig, tracking: MlflowConfig, *, quiet: bool = False
     ) -> tuple[ModelHolder, ModelHolder]:
         """Load the configured model (and the running experiment's challenger) again.
 
@@ -290,7 +297,7 @@ class ModelSlot:
         """
         with self._reloading:
             previous = self.holder
-            attempted = try_load(serving, tracking, self._requested)
+            attempted = try_load(serving, tracking, self._requested, quiet=quiet)
             if attempted.served is not None:
                 self.holder = attempted
             return previous, attempted
