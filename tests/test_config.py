@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from churnguard.config import dump_config, load_config, load_logging_config
-from churnguard.errors import ConfigError
+from fraudstream.config import dump_config, load_config, load_logging_config
+from fraudstream.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,9 +38,9 @@ def test_params_yaml_is_a_complete_valid_config_for_dvc() -> None:
 
 def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _write(tmp_path / "c.yaml", {"data": {"source": "a.csv"}, "split": {"seed": 1}})
-    monkeypatch.setenv("CHURNGUARD_DATA_SOURCE", "synthetic")
-    monkeypatch.setenv("CHURNGUARD_SPLIT_SEED", "9")
-    monkeypatch.setenv("CHURNGUARD_DATA_SYNTHETIC", '{"n_rows": 123}')
+    monkeypatch.setenv("FRAUDSTREAM_DATA_SOURCE", "synthetic")
+    monkeypatch.setenv("FRAUDSTREAM_SPLIT_SEED", "9")
+    monkeypatch.setenv("FRAUDSTREAM_DATA_SYNTHETIC", '{"n_rows": 123}')
     config = load_config(path)
     assert (config.data.source, config.split.seed, config.data.synthetic.n_rows) == (
         "synthetic",
@@ -51,7 +51,7 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_no_env_reads_the_file_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _write(tmp_path / "c.yaml", {"data": {"source": "a.csv"}})
-    monkeypatch.setenv("CHURNGUARD_DATA_SOURCE", "synthetic")
+    monkeypatch.setenv("FRAUDSTREAM_DATA_SOURCE", "synthetic")
     assert load_config(path, use_env=False).data.source == "a.csv"
 
 
@@ -65,7 +65,7 @@ def test_unknown_key_from_the_environment_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _write(tmp_path / "c.yaml", {})
-    monkeypatch.setenv("CHURNGUARD_SPLIT_SEEED", "3")
+    monkeypatch.setenv("FRAUDSTREAM_SPLIT_SEEED", "3")
     with pytest.raises(ConfigError, match=r"split\.seeed"):
         load_config(path)
 
@@ -137,7 +137,7 @@ def test_logging_config_reads_file_and_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _write(tmp_path / "logging.yaml", {"level": "WARNING", "format": "human"})
-    monkeypatch.setenv("CHURNGUARD_LOG_FORMAT", "json")
+    monkeypatch.setenv("FRAUDSTREAM_LOG_FORMAT", "json")
     config = load_logging_config(path)
     assert (config.level, config.format) == ("WARNING", "json")
 

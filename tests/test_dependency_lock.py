@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 pytestmark = pytest.mark.unit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PROJECT = "churnguard"
+PROJECT = "fraudstream"
 #: The command whose output requirements.txt is (Makefile target `requirements`).
 EXPORT = ["export", "--frozen", "--all-extras", "--no-dev", "--no-emit-project", "--quiet"]
 

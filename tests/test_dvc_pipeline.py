@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from churnguard.io import sha256_file
+from fraudstream.io import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = (
@@ -34,18 +34,18 @@ pytestmark = pytest.mark.integration
 
 
 def _run(repo: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNGUARD_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDSTREAM_")}
     env |= {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         "DVC_NO_ANALYTICS": "1",
-        "CHURNGUARD_DATA_SOURCE": "synthetic",
-        "CHURNGUARD_DATA_SYNTHETIC": '{"n_rows": 600, "seed": 3}',
-        "CHURNGUARD_LOG_LEVEL": "WARNING",
+        "FRAUDSTREAM_DATA_SOURCE": "synthetic",
+        "FRAUDSTREAM_DATA_SYNTHETIC": '{"n_rows": 600, "seed": 3}',
+        "FRAUDSTREAM_LOG_LEVEL": "WARNING",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         # Small budgets: this test is about DVC, not model quality.
-        "CHURNGUARD_TUNING": '{"n_trials": 2, "cv_folds": 2, "timeout_seconds": 60}',
-        "CHURNGUARD_MODEL": '{"cv_folds": 2, "calibration": "none", "lightgbm": {"n_estimators": 40}}',
-        "CHURNGUARD_GATE": '{"min_auc": 0.5}',
+        "FRAUDSTREAM_TUNING": '{"n_trials": 2, "cv_folds": 2, "timeout_seconds": 60}',
+        "FRAUDSTREAM_MODEL": '{"cv_folds": 2, "calibration": "none", "lightgbm": {"n_estimators": 40}}',
+        "FRAUDSTREAM_GATE": '{"min_auc": 0.5}',
     }
     result = subprocess.run(
         args, cwd=repo, env=env, capture_output=True, text=True, check=False, timeout=600
@@ -75,7 +75,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for folder in ("data/raw", "data/processed", "data/features", "reports"):
         (target / folder).mkdir(parents=True, exist_ok=True)
     _run(target, "git", "init", "-q")
-    _run(target, "churnguard", "params", "--output", "params.yaml")
+    _run(target, "fraudstream", "params", "--output", "params.yaml")
     _run(target, "dvc", "repro")
     return target
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churnguard.io import atomic_path, atomic_paths, sha256_file, write_frame, write_text_atomic
+from fraudstream.io import atomic_path, atomic_paths, sha256_file, write_frame, write_text_atomic
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from churnguard.config import LoggingConfig
-from churnguard.logs import configure_logging, stage
+from fraudstream.config import LoggingConfig
+from fraudstream.logs import configure_logging, stage
 
 pytestmark = pytest.mark.unit
 
@@ -26,7 +26,7 @@ def test_json_lines_carry_timestamp_stage_and_extras() -> None:
     stream = io.StringIO()
     configure_logging(LoggingConfig(format="json"), stream=stream)
     with stage("ingest"):
-        logging.getLogger("churnguard.test").info("ingested", extra={"rows": 12})
+        logging.getLogger("fraudstream.test").info("ingested", extra={"rows": 12})
     record = json.loads(stream.getvalue().strip().splitlines()[-1])
     assert record["stage"] == "ingest"
     assert record["msg"] == "ingested"
@@ -41,7 +41,7 @@ def test_stage_is_reset_after_the_block() -> None:
     configure_logging(LoggingConfig(format="json"), stream=stream)
     with stage("validate"):
         pass
-    logging.getLogger("churnguard.test").warning("outside")
+    logging.getLogger("fraudstream.test").warning("outside")
     assert json.loads(stream.getvalue().strip())["stage"] is None
 
 
@@ -49,7 +49,7 @@ def test_stage_is_reset_after_the_block() -> None:
 def test_auto_format_is_json_when_not_a_terminal() -> None:
     stream = io.StringIO()
     configure_logging(LoggingConfig(format="auto"), stream=stream)
-    logging.getLogger("churnguard.test").info("hello")
+    logging.getLogger("fraudstream.test").info("hello")
     assert json.loads(stream.getvalue())["msg"] == "hello"
 
 
@@ -58,7 +58,7 @@ def test_human_format_shows_stage_and_extras() -> None:
     stream = io.StringIO()
     configure_logging(LoggingConfig(format="human"), stream=stream)
     with stage("preprocess"):
-        logging.getLogger("churnguard.test").info("split", extra={"rows": 3})
+        logging.getLogger("fraudstream.test").info("split", extra={"rows": 3})
     line = stream.getvalue()
     assert "[preprocess] split" in line
     assert "rows=3" in line
@@ -71,7 +71,7 @@ def test_exceptions_are_logged_with_their_traceback() -> None:
     try:
         raise ValueError("bad")
     except ValueError:
-        logging.getLogger("churnguard.test").exception("failed")
+        logging.getLogger("fraudstream.test").exception("failed")
     assert "ValueError: bad" in json.loads(stream.getvalue())["exc"]
 
 
@@ -82,6 +82,6 @@ def test_level_and_quiet_loggers_are_applied() -> None:
         LoggingConfig(level="WARNING", format="json", quiet_loggers={"noisy": "ERROR"}),
         stream=stream,
     )
-    logging.getLogger("churnguard.test").info("hidden")
+    logging.getLogger("fraudstream.test").info("hidden")
     logging.getLogger("noisy").warning("hidden too")
     assert stream.getvalue() == ""

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churnguard.cli import main
+from fraudstream.cli import main
 
 pytestmark = pytest.mark.unit
 
@@ -153,7 +153,7 @@ def test_unreadable_source_is_rejected_by_ingest_and_the_raw_data_is_kept(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("CHURNGUARD_DATA_DOWNLOAD", '{"retries": 0, "timeout_seconds": 2}')
+    monkeypatch.setenv("FRAUDSTREAM_DATA_DOWNLOAD", '{"retries": 0, "timeout_seconds": 2}')
     raw_before = (project / "data" / "raw" / "customers.csv").read_bytes()
     manifest_before = (project / "data" / "raw" / "manifest.json").read_bytes()
     make_args, expected = UNREADABLE_SOURCES[case]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from churnguard.cli import main
+from fraudstream.cli import main
 
 pytestmark = pytest.mark.unit
 
@@ -38,7 +38,7 @@ def test_each_command_explains_itself(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
-    from churnguard import __version__
+    from fraudstream import __version__
 
     assert run_cli(capsys, "version")[1].strip() == __version__
 
@@ -74,7 +74,7 @@ def test_environment_source_reaches_the_pipeline(
     raw_csv: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("CHURNGUARD_DATA_SOURCE", str(raw_csv))
+    monkeypatch.setenv("FRAUDSTREAM_DATA_SOURCE", str(raw_csv))
     code, out, err = run_cli(capsys, "pipeline", "--data-only")
     assert code == 0, err
     assert f"from {raw_csv}" in out
@@ -121,17 +121,17 @@ def test_invalid_data_fails_validate_with_column_value_and_fix(
 def test_preprocess_before_ingest_is_a_state_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "preprocess")
     assert code == 6
-    assert "run `churnguard ingest` first" in err
+    assert "run `fraudstream ingest` first" in err
 
 
 def test_bad_config_value_exits_with_the_config_code(
     capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CHURNGUARD_SPLIT_SEED", "not-a-number")
+    monkeypatch.setenv("FRAUDSTREAM_SPLIT_SEED", "not-a-number")
     code, _, err = run_cli(capsys, "validate")
     assert code == 3
     assert "'split.seed' = 'not-a-number'" in err
-    assert "CHURNGUARD_SPLIT_SEED" in err
+    assert "FRAUDSTREAM_SPLIT_SEED" in err
 
 
 def test_missing_config_file_is_explained(
@@ -152,7 +152,7 @@ def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 def test_params_writes_the_resolved_config_only_when_it_changes(
     capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CHURNGUARD_SPLIT_SEED", "11")
+    monkeypatch.setenv("FRAUDSTREAM_SPLIT_SEED", "11")
     code, out, _ = run_cli(capsys, "params", "--output", "params.yaml")
     assert (code, out.strip()) == (0, "wrote params.yaml")
     assert yaml.safe_load((project / "params.yaml").read_text())["split"]["seed"] == 11
@@ -163,7 +163,7 @@ def test_params_writes_the_resolved_config_only_when_it_changes(
 def test_no_env_ignores_overrides(
     capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CHURNGUARD_DATA_SYNTHETIC", '{"n_rows": 150}')
+    monkeypatch.setenv("FRAUDSTREAM_DATA_SYNTHETIC", '{"n_rows": 150}')
     assert run_cli(capsys, "--no-env", "ingest")[0] == 0
     assert json.loads((project / "data" / "raw" / "manifest.json").read_text())["rows"] == 400
 
@@ -192,7 +192,7 @@ def test_resolve_source_falls_back_to_synthetic_with_a_banner(
 def test_unreachable_url_pipeline_falls_back_to_synthetic(
     capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CHURNGUARD_DATA_DOWNLOAD", '{"retries": 0, "timeout_seconds": 2}')
+    monkeypatch.setenv("FRAUDSTREAM_DATA_DOWNLOAD", '{"retries": 0, "timeout_seconds": 2}')
     code, out, err = run_cli(
         capsys,
         "pipeline",
@@ -214,7 +214,7 @@ def test_unreachable_url_pipeline_falls_back_to_synthetic(
 def test_unreachable_url_without_fallback_names_both_ways_out(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CHURNGUARD_DATA_DOWNLOAD", '{"retries": 0, "timeout_seconds": 2}')
+    monkeypatch.setenv("FRAUDSTREAM_DATA_DOWNLOAD", '{"retries": 0, "timeout_seconds": 2}')
     code, _, err = run_cli(capsys, "ingest", "--source", "http://127.0.0.1:9/telco.csv")
     assert code == 4
     assert "--source PATH" in err
@@ -231,8 +231,8 @@ def test_sha256_option_is_enforced(capsys: pytest.CaptureFixture[str], raw_csv: 
 
 @pytest.mark.integration
 def test_installed_console_script_reports_errors_without_traceback(tmp_path: Path) -> None:
-    script = Path(sys.executable).with_name("churnguard")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHURNGUARD_")}
+    script = Path(sys.executable).with_name("fraudstream")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDSTREAM_")}
     result = subprocess.run(
         [str(script), "--config", str(tmp_path / "missing.yaml"), "validate"],
         capture_output=True,

@@ -1,1 +1,0 @@
-"""Data stages: ingest, validate, preprocess, and the synthetic generator."""

@@ -1,1 +1,0 @@
-"""Jobs: wire configuration, files and progress around the pure stage functions."""

@@ -1,1 +1,0 @@
-"""Model stages: estimators, training, tuning, evaluation, registry."""

@@ -1,1 +1,0 @@
-"""Monitoring: prediction log, drift, quality from delayed labels, reports and the retraining trigger."""

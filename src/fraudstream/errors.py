@@ -1,0 +1,57 @@
+"""The fraudstream exception hierarchy.
+
+Every error a user can cause derives from :class:`FraudstreamError`. Its message is written for a
+person: what was wrong, where, and how to fix it. The CLI prints it as one paragraph and exits with
+:attr:`FraudstreamError.exit_code`; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class FraudstreamError(Exception):
+    """Base class of every user-facing error."""
+
+    exit_code: int = 1
+
+
+class ConfigError(FraudstreamError):
+    """The configuration file or a ``FRAUDSTREAM_*`` variable is invalid."""
+
+    exit_code = 3
+
+
+class IngestionError(FraudstreamError):
+    """A data source could not be read, or what it gave is not usable Telco data."""
+
+    exit_code = 4
+
+
+class SourceUnreachableError(IngestionError):
+    """A remote source (URL or database) could not be reached."""
+
+
+class ChecksumMismatchError(IngestionError):
+    """Downloaded bytes do not match the configured sha256."""
+
+
+class DataValidationError(FraudstreamError):
+    """The data broke the schema or a quality rule; the report lists every failure."""
+
+    exit_code = 5
+
+
+class PipelineStateError(FraudstreamError):
+    """A stage was run before the stage it depends on produced its output."""
+
+    exit_code = 6
+
+
+__all__ = [
+    "ChecksumMismatchError",
+    "FraudstreamError",
+    "ConfigError",
+    "DataValidationError",
+    "IngestionError",
+    "PipelineStateError",
+    "SourceUnreachableError",
+]

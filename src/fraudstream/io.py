@@ -1,0 +1,96 @@
+"""Small, safe file primitives: atomic writes and content hashes.
+
+Every file fraudstream produces is written to a temporary sibling first and renamed into place, so
+a crash or an error never leaves a half-written file where a complete one is expected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel
+
+_CHUNK = 1 << 20
+_DEFAULT_MODE = 0o644
+
+
+@contextlib.contextmanager
+def atomic_path(destination: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``destination`` and move it into place on success.
+
+    On any exception the temporary file is removed and ``destination`` is left untouched.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    # mkstemp creates 0600 files; give the result the usual permissions (or keep the old ones).
+    tmp.chmod(destination.stat().st_mode & 0o777 if destination.exists() else _DEFAULT_MODE)
+    try:
+        yield tmp
+        tmp.replace(destination)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_paths(*destinations: Path) -> Iterator[list[Path]]:
+    """Like :func:`atomic_path` for several files: all are moved into place, or none is.
+
+    The renames happen only after the block succeeds, in the order given, so a failure while
+    writing any of the files leaves every destination as it was.
+    """
+    with contextlib.ExitStack() as stack:
+        temps = [stack.enter_context(atomic_path(d)) for d in reversed(destinations)]
+        yield temps[::-1]
+
+
+def write_text_atomic(destination: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``destination`` atomically."""
+    with atomic_path(destination) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_model_json(destination: Path, model: BaseModel) -> None:
+    """Write a pydantic model as indented JSON, atomically."""
+    write_text_atomic(destination, model.model_dump_json(indent=2) + "\n")
+
+
+def write_frame(path: Path, frame: pd.DataFrame, file_format: str) -> None:
+    """Write a DataFrame as ``csv`` or ``parquet`` to ``path`` (not atomic by itself)."""
+    writers: dict[str, Callable[[Path], None]] = {
+        "csv": lambda p: frame.to_csv(p, index=False),
+        "parquet": lambda p: frame.to_parquet(p, index=False),
+    }
+    if file_format not in writers:
+        msg = f"cannot write {path}: format must be csv or parquet, not {file_format!r}"
+        raise ValueError(msg)
+    writers[file_format](path)
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+__all__ = [
+    "atomic_path",
+    "atomic_paths",
+    "sha256_file",
+    "write_frame",
+    "write_model_json",
+    "write_text_atomic",
+]
