@@ -1,4 +1,4 @@
-"""fraudstream: predict which telecom customers will churn, and run the whole life of that model."""
+"""fraudstream: score card transactions for fraud as they stream through Kafka, and run the whole life of the model."""
 
 from importlib.metadata import PackageNotFoundError, version
 

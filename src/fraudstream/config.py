@@ -2,9 +2,9 @@
 
 Values come from a YAML file (``configs/config.yaml`` by default) overridden by environment
 variables ``FRAUDSTREAM_<SECTION>_<KEY>`` (for example ``FRAUDSTREAM_DATA_SOURCE`` or
-``FRAUDSTREAM_SPLIT_SEED``; nested values as JSON, e.g.
-``FRAUDSTREAM_DATA_SYNTHETIC='{"n_rows": 1000}'``). The result is one frozen pydantic model;
-unknown keys, in the file or the environment, are errors.
+``FRAUDSTREAM_SIMULATOR_SEED``; nested values as JSON, e.g.
+``FRAUDSTREAM_SIMULATOR_DRIFT='[...]'``). The result is one frozen pydantic model; unknown keys,
+in the file or the environment, are errors.
 """
 
 from __future__ import annotations
@@ -16,25 +16,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from fraudstream.api.config import ServingConfig
-from fraudstream.data.config import DataSourceConfig, SplitConfig, ValidationConfig
 from fraudstream.errors import ConfigError
-from fraudstream.features.config import FeatureConfig
-from fraudstream.models.config import (
-    GateConfig,
-    MlflowConfig,
-    ModelConfig,
-    RegistryConfig,
-    ThresholdConfig,
-    TuningConfig,
-)
-from fraudstream.monitoring.config import MonitoringConfig
+from fraudstream.simulator import SimulatorConfig
+from fraudstream.training.config import DataSourceConfig, ValidationConfig
 
 ENV_PREFIX = "FRAUDSTREAM_"
 DEFAULT_CONFIG_PATH = Path("configs/config.yaml")
 DEFAULT_LOGGING_PATH = Path("configs/logging.yaml")
-#: Read beside the main config file and merged into it (its sections must not repeat).
-MODEL_CONFIG_NAME = "model_config.yaml"
 
 
 class PathsConfig(BaseModel):
@@ -80,17 +68,8 @@ class FraudstreamConfig(_EnvOverYaml):
 
     paths: PathsConfig = PathsConfig()
     data: DataSourceConfig = DataSourceConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
     validation: ValidationConfig = ValidationConfig()
-    split: SplitConfig = SplitConfig()
-    features: FeatureConfig = FeatureConfig()
-    mlflow: MlflowConfig = MlflowConfig()
-    model: ModelConfig = ModelConfig()
-    tuning: TuningConfig = TuningConfig()
-    threshold: ThresholdConfig = ThresholdConfig()
-    gate: GateConfig = GateConfig()
-    registry: RegistryConfig = RegistryConfig()
-    serving: ServingConfig = ServingConfig()
-    monitoring: MonitoringConfig = MonitoringConfig()
 
 
 class LoggingConfig(_EnvOverYaml):
@@ -146,7 +125,7 @@ def _explain(error: ValidationError, path: Path) -> str:
 
 
 def load_config(path: Path = DEFAULT_CONFIG_PATH, *, use_env: bool = True) -> FraudstreamConfig:
-    """Read ``path`` and ``model_config.yaml`` beside it, apply overrides, validate.
+    """Read ``path``, apply overrides, validate.
 
     ``FRAUDSTREAM_*`` environment overrides apply unless ``use_env`` is false.
 
@@ -157,13 +136,6 @@ def load_config(path: Path = DEFAULT_CONFIG_PATH, *, use_env: bool = True) -> Fr
         ConfigError: the file is missing or malformed, or a value or key is invalid.
     """
     values = _read_yaml(path)
-    model_path = path.parent / MODEL_CONFIG_NAME
-    if path.name != MODEL_CONFIG_NAME and model_path.is_file():
-        model_values = _read_yaml(model_path)
-        if clash := sorted(set(values) & set(model_values)):
-            msg = f"sections {', '.join(clash)} appear in both {path} and {model_path}: keep each section in one file"
-            raise ConfigError(msg)
-        values |= model_values
     try:
         return FraudstreamConfig(**values) if use_env else _FileOnlyConfig(**values)
     except ValidationError as exc:

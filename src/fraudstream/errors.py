@@ -21,7 +21,7 @@ class ConfigError(FraudstreamError):
 
 
 class IngestionError(FraudstreamError):
-    """A data source could not be read, or what it gave is not usable Telco data."""
+    """A data source could not be read, or what it gave is not a table of transactions."""
 
     exit_code = 4
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from fraudstream.cli import main
+from fraudstream.feature_store import FEATURE_NAMES
 
 pytestmark = pytest.mark.unit
 
@@ -25,7 +26,7 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
 def test_help_lists_every_stage(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0
-    for command in ("ingest", "validate", "preprocess", "build-features", "pipeline", "params"):
+    for command in ("simulate", "ingest", "validate", "features", "pipeline", "params", "summary"):
         assert command in out
 
 
@@ -34,7 +35,7 @@ def test_each_command_explains_itself(capsys: pytest.CaptureFixture[str]) -> Non
     assert code == 0
     assert "--source" in out
     assert "--query" in out
-    assert "synthetic" in out
+    assert "simulator" in out
 
 
 def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,54 +44,63 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
     assert run_cli(capsys, "version")[1].strip() == __version__
 
 
-@pytest.mark.usefixtures("project")
-def test_pipeline_runs_every_stage(capsys: pytest.CaptureFixture[str], project: Path) -> None:
-    code, out, err = run_cli(capsys, "pipeline", "--data-only")
-    assert code == 0, err
-    assert "ingested 400 rows from synthetic" in out
-    assert "pipeline finished" in out
-    assert (project / "data" / "features" / "reference_profile.json").is_file()
-    stages = {json.loads(line)["stage"] for line in err.splitlines() if line.startswith("{")}
-    assert {"ingest", "validate", "preprocess", "build-features"} <= stages
-
-
-@pytest.mark.usefixtures("project")
-def test_stage_commands_run_one_after_another(capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        run_cli(capsys, "ingest", "--source", "synthetic", "--rows", "300", "--seed", "3")[0] == 0
-    )
-    code, out, _ = run_cli(capsys, "validate")
-    assert code == 0
-    assert "validation passed: 300 rows, 0 failures" in out
-    assert run_cli(capsys, "preprocess")[0] == 0
-    code, out, _ = run_cli(capsys, "build-features")
-    assert code == 0
-    assert "reference profile" in out
-
-
-def test_environment_source_reaches_the_pipeline(
-    capsys: pytest.CaptureFixture[str],
-    project: Path,
-    raw_csv: Path,
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.integration
+def test_pipeline_runs_every_stage_and_summary_shows_it(
+    capsys: pytest.CaptureFixture[str], project: Path
 ) -> None:
-    monkeypatch.setenv("FRAUDSTREAM_DATA_SOURCE", str(raw_csv))
-    code, out, err = run_cli(capsys, "pipeline", "--data-only")
+    code, out, err = run_cli(capsys, "pipeline")
     assert code == 0, err
-    assert f"from {raw_csv}" in out
-    manifest = json.loads((project / "data" / "raw" / "manifest.json").read_text())
-    assert manifest["source_kind"] == "file"
+    assert "ingested" in out
+    assert "from simulator" in out
+    assert "pipeline finished: ingest → validate → features" in out
+    stages = {json.loads(line)["stage"] for line in err.splitlines() if line.startswith("{")}
+    assert {"ingest", "validate", "features"} <= stages
+    features = pd.read_parquet(project / "data" / "features" / "features.parquet")
+    processed = pd.read_parquet(project / "data" / "processed" / "transactions.parquet")
+    assert list(features.columns) == ["TRANSACTION_ID", *FEATURE_NAMES]
+    assert features["TRANSACTION_ID"].tolist() == processed["TRANSACTION_ID"].tolist()
+    code, out, err = run_cli(capsys, "summary", "--rows", "3")
+    assert code == 0, err
+    assert f"{len(processed):,} transactions" in out
+    assert "scenario mix: genuine" in out
+    assert "CUSTOMER_ID_NB_TX_7DAY_WINDOW" in out
+
+
+@pytest.mark.integration
+def test_stage_commands_run_one_after_another(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    assert run_cli(capsys, "ingest")[0] == 0
+    assert run_cli(capsys, "validate")[0] == 0
+    code, _, err = run_cli(capsys, "features", "build")
+    assert code == 0, err
+    assert (project / "data" / "features" / "features.parquet").is_file()
+
+
+@pytest.mark.usefixtures("project")
+def test_summary_before_the_pipeline_is_a_state_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "summary")
+    assert code == 6
+    assert "run the pipeline first" in err
+
+
+@pytest.mark.usefixtures("project")
+def test_validate_before_ingest_is_a_state_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "validate")
+    assert code == 6
+    assert "run `fraudstream ingest` first" in err
 
 
 @pytest.mark.usefixtures("project")
 def test_user_mistake_prints_one_paragraph_without_traceback(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, out, err = run_cli(capsys, "ingest", "--source", "does/not/exist.csv")
+    code, _, err = run_cli(capsys, "ingest", "--source", "does/not/exist.csv")
     assert code == 4
-    assert err.startswith("error: source file does/not/exist.csv does not exist")
+    assert err.startswith("error: ")
+    assert "does not exist" in err
     assert "Traceback" not in err
-    assert out == ""
+    assert len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.usefixtures("project")
@@ -100,38 +110,14 @@ def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Traceback" in err
 
 
-def test_invalid_data_fails_validate_with_column_value_and_fix(
-    capsys: pytest.CaptureFixture[str], project: Path, raw_customers: pd.DataFrame, tmp_path: Path
-) -> None:
-    bad = raw_customers.copy()
-    bad.loc[4, "PaymentMethod"] = "Bitcoin"
-    path = tmp_path / "bad.csv"
-    bad.to_csv(path, index=False)
-    assert run_cli(capsys, "ingest", "--source", str(path))[0] == 0
-    code, _, err = run_cli(capsys, "validate")
-    assert code == 5
-    assert "column 'PaymentMethod'" in err
-    assert "'Bitcoin' (row 5)" in err
-    assert "fix: use one of" in err
-    assert (project / "reports" / "validation.txt").read_text().startswith("Validation FAILED")
-    assert not (project / "data" / "processed" / "train.parquet").exists()
-
-
-@pytest.mark.usefixtures("project")
-def test_preprocess_before_ingest_is_a_state_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(capsys, "preprocess")
-    assert code == 6
-    assert "run `fraudstream ingest` first" in err
-
-
 def test_bad_config_value_exits_with_the_config_code(
     capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FRAUDSTREAM_SPLIT_SEED", "not-a-number")
+    monkeypatch.setenv("FRAUDSTREAM_SIMULATOR_SEED", "not-a-number")
     code, _, err = run_cli(capsys, "validate")
     assert code == 3
-    assert "'split.seed' = 'not-a-number'" in err
-    assert "FRAUDSTREAM_SPLIT_SEED" in err
+    assert "'simulator.seed' = 'not-a-number'" in err
+    assert "FRAUDSTREAM_SIMULATOR_SEED" in err
 
 
 def test_missing_config_file_is_explained(
@@ -152,81 +138,49 @@ def test_unknown_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 def test_params_writes_the_resolved_config_only_when_it_changes(
     capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FRAUDSTREAM_SPLIT_SEED", "11")
+    monkeypatch.setenv("FRAUDSTREAM_SIMULATOR_SEED", "11")
     code, out, _ = run_cli(capsys, "params", "--output", "params.yaml")
     assert (code, out.strip()) == (0, "wrote params.yaml")
-    assert yaml.safe_load((project / "params.yaml").read_text())["split"]["seed"] == 11
+    assert yaml.safe_load((project / "params.yaml").read_text())["simulator"]["seed"] == 11
     code, out, _ = run_cli(capsys, "params", "--output", "params.yaml")
     assert (code, out) == (0, "")
 
 
+@pytest.mark.integration
 def test_no_env_ignores_overrides(
     capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FRAUDSTREAM_DATA_SYNTHETIC", '{"n_rows": 150}')
+    monkeypatch.setenv("FRAUDSTREAM_SIMULATOR_DAYS", "3")
     assert run_cli(capsys, "--no-env", "ingest")[0] == 0
-    assert json.loads((project / "data" / "raw" / "manifest.json").read_text())["rows"] == 400
+    details = json.loads((project / "data" / "raw" / "manifest.json").read_text())["details"]
+    assert details["simulator_days"] == 30
 
 
-@pytest.mark.usefixtures("project")
-def test_resolve_source_prints_a_local_source_unchanged(
-    capsys: pytest.CaptureFixture[str], raw_csv: Path
-) -> None:
-    code, out, _ = run_cli(capsys, "resolve-source", "--source", str(raw_csv))
-    assert (code, out.strip()) == (0, str(raw_csv))
-
-
-@pytest.mark.usefixtures("project")
-def test_resolve_source_falls_back_to_synthetic_with_a_banner(
+@pytest.mark.integration
+def test_environment_source_reaches_the_pipeline(
     capsys: pytest.CaptureFixture[str],
+    project: Path,
+    transactions_csv: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url = "http://127.0.0.1:9/telco.csv"
-    code, out, err = run_cli(capsys, "resolve-source", "--source", url, "--offline-fallback")
-    assert (code, out.strip()) == (0, "synthetic")
-    assert "OFFLINE: USING SYNTHETIC DATA" in err
-    code, _, err = run_cli(capsys, "resolve-source", "--source", url)
-    assert code == 4
-    assert "--offline-fallback" in err
-
-
-def test_unreachable_url_pipeline_falls_back_to_synthetic(
-    capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("FRAUDSTREAM_DATA_DOWNLOAD", '{"retries": 0, "timeout_seconds": 2}')
-    code, out, err = run_cli(
-        capsys,
-        "pipeline",
-        "--data-only",
-        "--source",
-        "http://127.0.0.1:9/telco.csv",
-        "--offline-fallback",
-    )
+    monkeypatch.setenv("FRAUDSTREAM_DATA_SOURCE", str(transactions_csv))
+    code, out, err = run_cli(capsys, "pipeline")
     assert code == 0, err
-    assert "OFFLINE: USING SYNTHETIC DATA" in err
-    assert "from synthetic" in out
-    assert (
-        json.loads((project / "data" / "raw" / "manifest.json").read_text())["source_kind"]
-        == "synthetic"
-    )
+    assert f"from {transactions_csv}" in out
+    manifest = json.loads((project / "data" / "raw" / "manifest.json").read_text())
+    assert manifest["source_kind"] == "file"
 
 
 @pytest.mark.usefixtures("project")
-def test_unreachable_url_without_fallback_names_both_ways_out(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_sha256_option_is_enforced(
+    capsys: pytest.CaptureFixture[str], transactions_csv: Path
 ) -> None:
-    monkeypatch.setenv("FRAUDSTREAM_DATA_DOWNLOAD", '{"retries": 0, "timeout_seconds": 2}')
-    code, _, err = run_cli(capsys, "ingest", "--source", "http://127.0.0.1:9/telco.csv")
-    assert code == 4
-    assert "--source PATH" in err
-    assert "--source synthetic" in err
-
-
-@pytest.mark.usefixtures("project")
-def test_sha256_option_is_enforced(capsys: pytest.CaptureFixture[str], raw_csv: Path) -> None:
-    code, _, err = run_cli(capsys, "ingest", "--source", str(raw_csv), "--sha256", "0" * 64)
+    code, _, err = run_cli(
+        capsys, "ingest", "--source", str(transactions_csv), "--sha256", "0" * 64
+    )
     assert code == 4
     assert "0" * 64 in err
-    assert not Path("data/raw/customers.csv").exists()
+    assert not Path("data/raw/transactions.parquet").exists()
 
 
 @pytest.mark.integration

@@ -17,11 +17,9 @@ import typer
 
 from fraudstream import __version__
 from fraudstream.cli import data as data_commands
-from fraudstream.cli import experiment as experiment_commands
-from fraudstream.cli import models as model_commands
-from fraudstream.cli import monitor as monitor_commands
+from fraudstream.cli import features as feature_commands
 from fraudstream.cli import pipeline as pipeline_command
-from fraudstream.cli import serve as serve_commands
+from fraudstream.cli import simulate as simulate_command
 from fraudstream.config import (
     DEFAULT_CONFIG_PATH,
     FraudstreamConfig,
@@ -33,7 +31,7 @@ from fraudstream.logs import configure_logging
 
 app = typer.Typer(
     name="fraudstream",
-    help="Predict which telecom customers will churn, and run the whole life of that model.",
+    help="Score card transactions for fraud as they stream, and run the whole life of the model.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -86,12 +84,10 @@ def version() -> None:
     typer.echo(__version__)
 
 
+simulate_command.register(app)
 data_commands.register(app)
-model_commands.register(app)
+feature_commands.register(app)
 pipeline_command.register(app)
-serve_commands.register(app)
-monitor_commands.register(app)
-experiment_commands.register(app)
 
 
 def _one_paragraph(message: str) -> str:

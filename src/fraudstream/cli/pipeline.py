@@ -1,48 +1,23 @@
-"""`fraudstream pipeline`: every stage in order, in one process."""
+"""`fraudstream pipeline`: every data stage in order, in one process."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
-
 import typer
 
+from fraudstream.cli.context import app_state
 from fraudstream.cli.data import (
-    FallbackOption,
     QueryOption,
-    RowsOption,
-    SeedOption,
     Sha256Option,
     SourceOption,
     TableOption,
-    ingest_with_fallback,
+    ingest_source,
     with_source_options,
 )
 from fraudstream.cli.progress import stage_progress
-from fraudstream.config import FraudstreamConfig
-from fraudstream.jobs.data import run_build_features, run_preprocess, run_validate
 from fraudstream.logs import stage
+from fraudstream.training.pipeline import run_features, run_validate
 
-if TYPE_CHECKING:
-    from fraudstream.cli.app import AppState
-
-DATA_JOBS: dict[str, Callable[[FraudstreamConfig], Any]] = {
-    "validate": run_validate,
-    "preprocess": run_preprocess,
-    "build-features": run_build_features,
-}
-
-
-def _model_jobs() -> dict[str, Callable[[FraudstreamConfig], Any]]:
-    # Imported on use: MLflow and Optuna take seconds to import; --data-only does not need them.
-    from fraudstream.jobs import training
-
-    return {
-        "tune": training.run_tune,
-        "train": training.run_train,
-        "evaluate": training.run_evaluate,
-        "promote": training.run_promote,
-    }
+STAGES = ("ingest", "validate", "features")
 
 
 def pipeline(
@@ -51,30 +26,22 @@ def pipeline(
     query: QueryOption = None,
     table: TableOption = None,
     sha256: Sha256Option = None,
-    rows: RowsOption = None,
-    seed: SeedOption = None,
-    offline_fallback: FallbackOption = False,
-    data_only: Annotated[
-        bool, typer.Option("--data-only", help="Stop after build-features.")
-    ] = False,
 ) -> None:
-    """Run every stage in order: ingest → validate → preprocess → build-features → tune → train → evaluate → promote."""
-    state: AppState = ctx.obj
-    config = with_source_options(state.config(), source, query, table, sha256, rows, seed)
-    jobs = DATA_JOBS | ({} if data_only else _model_jobs())
-    if not config.tuning.enabled:
-        jobs.pop("tune", None)
-    results: dict[str, Any] = {}
-    with stage_progress(["ingest", *jobs]) as starting:
+    """Run every data stage in order: ingest → validate → features (what `dvc repro` runs)."""
+    config = with_source_options(app_state(ctx).config(), source, query, table, sha256)
+    with stage_progress(list(STAGES)) as starting:
         starting("ingest")
-        ingest_with_fallback(config, offline_fallback)
-        for name, job in jobs.items():
-            starting(name)
-            with stage(name):
-                results[name] = job(config)
-    if (decision := results.get("promote")) is not None:
-        typer.echo(f"{'PROMOTED' if decision.promoted else 'REFUSED'}: {decision.reason}")
-    typer.echo(f"pipeline finished: {' → '.join(['ingest', *jobs])}")
+        ingest_source(config)
+        starting("validate")
+        with stage("validate"):
+            run_validate(config)
+        starting("features")
+        with stage("features"):
+            summary = run_features(config)
+    typer.echo(
+        f"pipeline finished: {' → '.join(STAGES)}; {summary.rows:,} rows, "
+        f"{len(summary.features)} features"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -82,4 +49,4 @@ def register(app: typer.Typer) -> None:
     app.command()(pipeline)
 
 
-__all__ = ["register"]
+__all__ = ["STAGES", "register"]

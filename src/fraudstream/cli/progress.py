@@ -17,7 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from fraudstream.data.sources import ProgressCallback
+from fraudstream.training.sources import ProgressCallback
 
 _console = Console(stderr=True)
 

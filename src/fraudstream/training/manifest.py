@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from fraudstream.errors import PipelineStateError
 
 MANIFEST_NAME = "manifest.json"
-RAW_FILE_NAME = "customers.csv"
+RAW_FILE_NAME = "transactions.parquet"
 
 
 class IngestManifest(BaseModel):

@@ -1,8 +1,8 @@
-"""The data-pipeline jobs: ingest → validate → preprocess → build features.
+"""The data-pipeline stages: ingest → validate → features.
 
-Each job reads its inputs from the paths in the configuration, calls one pure stage function, and
-writes its outputs atomically. A job refuses to run on inputs its predecessor did not vouch for
-(for example, preprocessing data whose validation failed), so a failure never overwrites what a
+Each stage reads its inputs from the paths in the configuration, calls pure functions, and writes
+its outputs atomically. A stage refuses inputs its predecessor did not vouch for (features of
+data whose validation failed, or of data changed since), so a failure never overwrites what a
 downstream stage produced from good data.
 """
 
@@ -12,163 +12,181 @@ import logging
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from fraudstream.config import FraudstreamConfig
-from fraudstream.data.ingest import ingest_data, read_raw
-from fraudstream.data.manifest import IngestManifest, read_manifest
-from fraudstream.data.preprocess import SPLIT_NAMES, preprocess_data
-from fraudstream.data.report import ValidationReport, format_report
-from fraudstream.data.sources import ProgressCallback
-from fraudstream.data.validate import validate_data
 from fraudstream.errors import DataValidationError, PipelineStateError
-from fraudstream.features import build_reference_profile, engineered_feature_frame
+from fraudstream.feature_store import compute_features, definition_version
 from fraudstream.io import atomic_paths, sha256_file, write_frame
+from fraudstream.training.ingest import ingest_transactions
+from fraudstream.training.manifest import IngestManifest, read_manifest
+from fraudstream.training.sources import ProgressCallback
+from fraudstream.transactions.contract import SCENARIOS, TX_DATETIME, TX_FRAUD, TX_FRAUD_SCENARIO
+from fraudstream.transactions.files import read_transaction_file
+from fraudstream.transactions.labels import with_label_times
+from fraudstream.transactions.report import ValidationReport, format_report
+from fraudstream.transactions.validate import validate_transactions
 
 logger = logging.getLogger(__name__)
 
 VALIDATION_JSON = "validation.json"
 VALIDATION_TEXT = "validation.txt"
-SPLIT_SUMMARY = "summary.json"
-REFERENCE_PROFILE = "reference_profile.json"
-TRAIN_FEATURES = "train_features.parquet"
+TRANSACTIONS_FILE = "transactions.parquet"
+FEATURES_FILE = "features.parquet"
+FEATURES_SUMMARY = "features.json"
 
 
-class SplitSummary(BaseModel):
-    """What preprocessing wrote: rows and churn rate per split, and the raw data it came from."""
+class DataSummary(BaseModel):
+    """What the feature stage built from: rows, fraud rate, scenario mix, the definition."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    raw_sha256: str
-    rows: dict[str, int]
-    churn_rate: dict[str, float]
-    seed: int
-
-
-def _model_text(model: BaseModel) -> str:
-    return model.model_dump_json(indent=2) + "\n"
+    processed_sha256: str
+    rows: int
+    frauds: int
+    fraud_rate: float
+    scenario_share: dict[str, float]
+    first_transaction: str
+    last_transaction: str
+    features: list[str]
+    definition_version: str
 
 
 def run_ingest(
     config: FraudstreamConfig, source: str | None = None, progress: ProgressCallback | None = None
 ) -> IngestManifest:
-    """Ingest ``source`` (default: ``data.source`` of the config) into ``paths.raw_dir``."""
-    return ingest_data(source or config.data.source, config.paths.raw_dir, config.data, progress)
+    """Ingest ``source`` (default: ``data.source``) into ``paths.raw_dir``."""
+    return ingest_transactions(
+        source or config.data.source,
+        config.paths.raw_dir,
+        config.data,
+        config.simulator,
+        progress,
+    )
 
 
 def _current_raw(config: FraudstreamConfig) -> tuple[IngestManifest, Path]:
     manifest = read_manifest(config.paths.raw_dir)
     raw_path = config.paths.raw_dir / manifest.file
     if not raw_path.is_file() or sha256_file(raw_path) != manifest.sha256:
-        msg = (
-            f"{raw_path} is missing or changed since it was ingested: run `fraudstream ingest` again"
-        )
+        msg = f"{raw_path} is missing or changed since it was ingested: run `fraudstream ingest` again"
         raise PipelineStateError(msg)
     return manifest, raw_path
 
 
+def validation_error(report: ValidationReport, where: str, report_path: Path | None) -> str:
+    """One paragraph naming how many rules broke, the first one with examples, and its fix."""
+    first = report.failures[0]
+    examples = ", ".join(first.examples[:3]) or "no examples"
+    full = f" Full report: {report_path}." if report_path else ""
+    return (
+        f"validation of {where} failed with {len(report.failures)} problem(s); the first: "
+        f"{first.message} ({examples}); fix: {first.fix}.{full} Nothing downstream was changed."
+    )
+
+
 def run_validate(config: FraudstreamConfig) -> ValidationReport:
-    """Validate the last ingested file and write the JSON and text reports.
+    """Validate the last ingested file; write the reports and, if it passed, the typed file.
 
     Raises:
-        DataValidationError: any rule failed; the reports say which, and nothing else is written.
+        DataValidationError: any rule failed; the reports say which, nothing else is written.
     """
     manifest, raw_path = _current_raw(config)
-    report = validate_data(read_raw(raw_path), config.validation).model_copy(
-        update={"raw_sha256": manifest.sha256}
-    )
+    result = validate_transactions(read_transaction_file(raw_path), config.validation.max_examples)
+    report = result.report.model_copy(update={"raw_sha256": manifest.sha256})
     reports = config.paths.reports_dir
     with atomic_paths(reports / VALIDATION_JSON, reports / VALIDATION_TEXT) as (json_tmp, text_tmp):
-        json_tmp.write_text(_model_text(report), encoding="utf-8")
+        json_tmp.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
         text_tmp.write_text(format_report(report), encoding="utf-8")
-    logger.info(
-        "validated raw data",
-        extra={
-            "rows": report.rows,
-            "failures": len(report.failures),
-            "warnings": len(report.warnings),
-        },
-    )
-    if not report.passed:
-        first = report.failures[0]
-        msg = (
-            f"validation of {raw_path} failed with {len(report.failures)} problem(s); the first: "
-            f"{first.message} ({', '.join(first.examples[:3]) or 'no examples'}); fix: {first.fix}. "
-            f"Full report: {reports / VALIDATION_TEXT}. Nothing downstream was changed."
-        )
-        raise DataValidationError(msg)
+    logger.info("validated transactions", extra={"rows": report.rows, "failures": len(report.failures)})
+    if result.frame is None:
+        raise DataValidationError(validation_error(report, str(raw_path), reports / VALIDATION_TEXT))
+    typed = with_label_times(result.frame, config.validation.default_label_delay_days)
+    with atomic_paths(config.paths.processed_dir / TRANSACTIONS_FILE) as (tmp,):
+        write_frame(tmp, typed, "parquet")
     return report
 
 
-def _passed_validation(config: FraudstreamConfig, manifest: IngestManifest) -> None:
-    path = config.paths.reports_dir / VALIDATION_JSON
-    if not path.is_file():
-        msg = f"{path} is missing: run `fraudstream validate` before preprocessing"
+def _processed(config: FraudstreamConfig) -> Path:
+    path = config.paths.processed_dir / TRANSACTIONS_FILE
+    report_path = config.paths.reports_dir / VALIDATION_JSON
+    if not path.is_file() or not report_path.is_file():
+        msg = f"{path} is missing: run `fraudstream validate` (after `fraudstream ingest`) first"
         raise PipelineStateError(msg)
-    try:
-        report = ValidationReport.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        msg = f"{path} is not a valid validation report ({exc.__class__.__name__}): run `fraudstream validate`"
-        raise PipelineStateError(msg) from exc
-    if report.raw_sha256 != manifest.sha256:
-        msg = "the validation report is for other data than the last ingested file: run `fraudstream validate`"
+    manifest, _ = _current_raw(config)
+    report = ValidationReport.model_validate_json(report_path.read_text(encoding="utf-8"))
+    if not report.passed or report.raw_sha256 != manifest.sha256:
+        msg = "the ingested data has not passed validation: run `fraudstream validate` and fix what it reports"
         raise PipelineStateError(msg)
-    if not report.passed:
-        msg = f"the ingested data failed validation (see {path}); fix the data before preprocessing"
-        raise PipelineStateError(msg)
+    return path
 
 
-def run_preprocess(config: FraudstreamConfig) -> SplitSummary:
-    """Coerce, encode and split the validated raw data into Parquet files."""
-    manifest, raw_path = _current_raw(config)
-    _passed_validation(config, manifest)
-    splits = preprocess_data(read_raw(raw_path), config.split)
-    summary = SplitSummary(
-        raw_sha256=manifest.sha256,
-        rows={name: len(frame) for name, frame in splits.items()},
-        churn_rate={
-            name: round(float(frame["Churn"].mean()), 6) if len(frame) else 0.0
-            for name, frame in splits.items()
-        },
-        seed=config.split.seed,
+def summarize(frame: pd.DataFrame, features: list[str], processed_sha256: str) -> DataSummary:
+    """Rows, fraud rate, scenario mix and time span of a typed transaction frame."""
+    frauds = int(frame[TX_FRAUD].sum()) if TX_FRAUD in frame else 0
+    shares = (
+        frame[TX_FRAUD_SCENARIO].value_counts(normalize=True).sort_index()
+        if TX_FRAUD_SCENARIO in frame
+        else pd.Series(dtype="float64")
     )
-    out = config.paths.processed_dir
-    targets = [out / f"{name}.parquet" for name in SPLIT_NAMES] + [out / SPLIT_SUMMARY]
-    with atomic_paths(*targets) as temps:
-        for (_, frame), tmp in zip(splits.items(), temps, strict=False):
-            write_frame(tmp, frame, "parquet")
-        temps[-1].write_text(_model_text(summary), encoding="utf-8")
-    logger.info("preprocessed data", extra={"rows": summary.rows})
+    return DataSummary(
+        processed_sha256=processed_sha256,
+        rows=len(frame),
+        frauds=frauds,
+        fraud_rate=round(frauds / max(len(frame), 1), 6),
+        scenario_share={SCENARIOS[int(k)]: round(float(v), 6) for k, v in shares.items()},
+        first_transaction=str(frame[TX_DATETIME].min()),
+        last_transaction=str(frame[TX_DATETIME].max()),
+        features=features,
+        definition_version=definition_version(),
+    )
+
+
+def run_features(config: FraudstreamConfig) -> DataSummary:
+    """Compute every declared feature of the validated transactions, point in time."""
+    path = _processed(config)
+    frame = pd.read_parquet(path)
+    features = compute_features(frame)
+    summary = summarize(frame, [str(c) for c in features.columns[1:]], sha256_file(path))
+    out = config.paths.features_dir
+    with atomic_paths(out / FEATURES_FILE, out / FEATURES_SUMMARY) as (features_tmp, summary_tmp):
+        write_frame(features_tmp, features, "parquet")
+        summary_tmp.write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    logger.info("built features", extra={"rows": summary.rows, "features": len(summary.features)})
     return summary
 
 
-def load_split(config: FraudstreamConfig, name: str) -> pd.DataFrame:
-    """Read one processed split (``train``, ``validation`` or ``test``)."""
-    path = config.paths.processed_dir / f"{name}.parquet"
+def read_summary(config: FraudstreamConfig) -> DataSummary:
+    """The summary the feature stage wrote.
+
+    Raises:
+        PipelineStateError: the feature stage has not run yet.
+    """
+    path = config.paths.features_dir / FEATURES_SUMMARY
     if not path.is_file():
-        msg = f"{path} is missing: run `fraudstream preprocess` first"
+        msg = f"{path} is missing: run the pipeline first (`make pipeline` or `fraudstream pipeline`)"
         raise PipelineStateError(msg)
-    return pd.read_parquet(path)
+    return DataSummary.model_validate_json(path.read_text(encoding="utf-8"))
 
 
-def run_build_features(config: FraudstreamConfig) -> Path:
-    """Fit the feature pipeline on the train split; write its output and the reference profile."""
-    train = load_split(config, "train")
-    frame = engineered_feature_frame(train, config.features)
-    profile = build_reference_profile(train, config.features)
-    out = config.paths.features_dir
-    with atomic_paths(out / TRAIN_FEATURES, out / REFERENCE_PROFILE) as (features_tmp, profile_tmp):
-        write_frame(features_tmp, frame, "parquet")
-        profile_tmp.write_text(_model_text(profile), encoding="utf-8")
-    logger.info("built features", extra={"features": frame.shape[1], "rows": frame.shape[0]})
-    return out / REFERENCE_PROFILE
+def feature_head(config: FraudstreamConfig, rows: int) -> pd.DataFrame:
+    """The first ``rows`` rows of the feature table the feature stage wrote."""
+    path = config.paths.features_dir / FEATURES_FILE
+    if not path.is_file():
+        msg = f"{path} is missing: run the pipeline first (`make pipeline` or `fraudstream pipeline`)"
+        raise PipelineStateError(msg)
+    first = next(pq.ParquetFile(path).iter_batches(batch_size=rows))
+    return first.to_pandas()
 
 
 __all__ = [
-    "SplitSummary",
-    "load_split",
-    "run_build_features",
+    "DataSummary",
+    "feature_head",
+    "read_summary",
+    "run_features",
     "run_ingest",
-    "run_preprocess",
     "run_validate",
+    "summarize",
+    "validation_error",
 ]

@@ -1,4 +1,4 @@
-"""Readers for each kind of raw-data source: URL, local file, SQL database, synthetic.
+"""Readers for each kind of transaction source: URL, local file, SQL database, the simulator.
 
 Each reader either produces a complete result or raises an :class:`IngestionError` that says what
 went wrong and how to fix it. Nothing here writes to the final destination.
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
-from fraudstream.data.config import DownloadConfig
+from fraudstream.training.config import DownloadConfig
 from fraudstream.errors import ChecksumMismatchError, IngestionError, SourceUnreachableError
 
 logger = logging.getLogger(__name__)
@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int | None], None]
 
 OFFLINE_HINT = (
-    "Ways out: pass --source PATH to a local copy of the Telco CSV, "
-    "or --source synthetic to use generated data."
+    "Ways out: pass --source PATH to a local copy of the transaction file, "
+    "or --source simulator to generate transactions."
 )
 _RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -42,14 +42,14 @@ class SourceKind(StrEnum):
     URL = "url"
     FILE = "file"
     SQL = "sql"
-    SYNTHETIC = "synthetic"
+    SIMULATOR = "simulator"
 
 
 def classify_source(source: str) -> SourceKind:
     """Tell which kind of source ``source`` names."""
     lowered = source.strip().lower()
-    if lowered == "synthetic":
-        return SourceKind.SYNTHETIC
+    if lowered == "simulator":
+        return SourceKind.SIMULATOR
     if lowered.startswith(("http://", "https://")):
         return SourceKind.URL
     if "://" in lowered:

@@ -1,38 +1,45 @@
-"""Validation: the Telco schema (pandera) plus dataset-level quality rules.
+"""Validation of a transaction file: every problem, with column, row and value, all at once.
 
-:func:`validate_data` never stops at the first problem: it collects every failure, each with the
-column, offending values (with row numbers), and a fix, into a :class:`ValidationReport`.
+:func:`validate_transactions` first checks the structure (required, optional and unknown
+columns), then parses each column into its type and reports every value that does not parse,
+then runs the pandera schema (:mod:`fraudstream.transactions.schema`) on the columns that parsed.
+It never stops at the first problem. The typed frame is handed on only when nothing failed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
 import pandas as pd
-import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from fraudstream.data.config import ValidationConfig
-from fraudstream.data.quality import dataset_quality_failures, ratio_warnings
-from fraudstream.data.report import Failure, ValidationReport
-from fraudstream.data.schema import (
-    CATEGORIES,
-    ID_COLUMN,
+from fraudstream.transactions.contract import (
+    DATETIME_COLUMNS,
+    EVENT_COLUMNS,
+    FILE_COLUMNS,
     INTEGER_COLUMNS,
-    INTERNET_ADDONS,
-    NO_INTERNET,
-    NO_PHONE,
-    NUMERIC_RANGES,
-    RAW_COLUMNS,
-    TARGET_COLUMN,
-    YES_NO,
+    OPTIONAL_COLUMNS,
+    TX_AMOUNT,
 )
+from fraudstream.transactions.report import Failure, ValidationReport
+from fraudstream.transactions.schema import FRAME_CHECK_COLUMNS, transaction_schema
+
+DEFAULT_MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """The report, and the typed frame when the report passed (``None`` otherwise)."""
+
+    report: ValidationReport
+    frame: pd.DataFrame | None
 
 
 def _plain(value: object) -> object:
-    """Turn numpy scalars into Python ones so examples read ``13`` rather than ``np.int64(13)``."""
+    """Numpy scalars as Python ones, so examples read ``13`` rather than ``np.int64(13)``."""
     item = getattr(value, "item", None)
     return item() if callable(item) else value
 
@@ -42,246 +49,249 @@ def _row(index: Hashable) -> int:
     return cast("int", index) + 1
 
 
+def _excerpt(value: object, width: int = 40) -> str:
+    text = repr(_plain(value))
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _examples(values: pd.Series, limit: int) -> list[str]:
-    return [f"{_plain(value)!r} (row {_row(index)})" for index, value in values.head(limit).items()]
+    return [f"{_excerpt(value)} (row {_row(index)})" for index, value in values.head(limit).items()]
 
 
-def _structure_failures(df: pd.DataFrame) -> list[Failure]:
-    present = [str(c) for c in df.columns]
-    missing = [c for c in RAW_COLUMNS if c not in present]
-    extra = [c for c in present if c not in RAW_COLUMNS]
+def _row_examples(frame: pd.DataFrame, limit: int) -> list[str]:
+    """``row N: A=1, B=2`` for the first rows of ``frame`` (the columns a rule reads)."""
+    return [
+        f"row {_row(index)}: " + ", ".join(f"{c}={_excerpt(v)}" for c, v in row.items())
+        for index, row in frame.head(limit).iterrows()
+    ]
+
+
+def _failure(
+    check: str, column: str | None, message: str, fix: str, bad: pd.Series, limit: int
+) -> Failure:
+    return Failure(
+        check=check,
+        column=column,
+        message=message,
+        fix=fix,
+        failing_rows=len(bad),
+        examples=_examples(bad, limit),
+    )
+
+
+def _structure_failures(frame: pd.DataFrame) -> list[Failure]:
+    present = [str(c) for c in frame.columns]
     failures = [
         Failure(
             check="column_present",
             column=column,
             message=f"required column '{column}' is missing",
-            fix=f"add the column '{column}' (expected columns, in order: {', '.join(RAW_COLUMNS)})",
+            fix=f"add '{column}'; a transaction file has the columns {', '.join(EVENT_COLUMNS)} "
+            f"and optionally {', '.join(sorted(OPTIONAL_COLUMNS))}",
         )
-        for column in missing
+        for column in EVENT_COLUMNS
+        if column not in present
     ]
     failures += [
         Failure(
             check="no_extra_columns",
             column=column,
-            message=f"unexpected column '{column}'",
-            fix=f"remove '{column}' or rename it to one of the expected columns",
+            message=f"unexpected column '{_excerpt(column)}'",
+            fix=f"remove it or rename it to one of {', '.join(FILE_COLUMNS)}",
         )
-        for column in extra
+        for column in present
+        if column not in FILE_COLUMNS
     ]
-    known = [c for c in present if c in RAW_COLUMNS]
-    if not missing and not extra and known != list(RAW_COLUMNS):
+    if frame.empty:
         failures.append(
             Failure(
-                check="column_order",
+                check="not_empty",
                 column=None,
-                message=f"columns are out of order: {', '.join(known)}",
-                fix=f"reorder the columns as: {', '.join(RAW_COLUMNS)}",
+                message="the file holds no transactions",
+                fix="give at least one transaction row below the header",
             )
         )
     return failures
 
 
-def _is_blank(series: pd.Series) -> pd.Series:
-    return series.isna() | series.astype("str").str.strip().eq("")
-
-
-def _coerce_numeric(df: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, list[Failure], int]:
-    """Parse numeric columns; report unparsable values; count the blank-TotalCharges quirk."""
-    coerced = df.copy()
-    failures: list[Failure] = []
-    blanks = 0
-    for column in (c for c in NUMERIC_RANGES if c in df.columns):
-        raw = df[column]
-        blank = _is_blank(raw)
-        parsed = pd.to_numeric(raw.where(~blank), errors="coerce")
-        if column == "TotalCharges":
-            blanks = int(blank.sum())
-        bad = parsed.isna() & ~blank
-        fractional = column in INTEGER_COLUMNS and bool((parsed.dropna() % 1 != 0).any())
-        if bad.any() or fractional:
-            offending = raw[bad] if bad.any() else raw[parsed.notna() & (parsed % 1 != 0)]
-            kind = "whole numbers" if column in INTEGER_COLUMNS else "numbers"
-            failures.append(
-                Failure(
-                    check="dtype",
-                    column=column,
-                    message=f"column '{column}' must hold {kind}; found {len(offending)} value(s) that are not",
-                    fix=f"correct or remove the non-numeric values in '{column}'",
-                    failing_rows=len(offending),
-                    examples=_examples(offending, limit),
-                )
-            )
-        coerced[column] = parsed
-    return coerced, failures, blanks
-
-
-_SERVICE_COLUMNS = frozenset({"InternetService", "PhoneService", "MultipleLines", *INTERNET_ADDONS})
-
-
-def _conflict_failure(
-    df: pd.DataFrame,
-    bad: pd.Series,
-    columns: list[str],
-    check: str,
-    message: str,
-    fix: str,
-    limit: int,
-) -> list[Failure]:
-    if not bad.any():
-        return []
-    rows = df.loc[bad, columns].head(limit)
-    examples = [
-        f"row {_row(index)}: " + ", ".join(f"{c}={_plain(row[c])!r}" for c in columns)
-        for index, row in rows.iterrows()
-    ]
-    return [
-        Failure(
-            check=check,
-            column=None,
-            message=message.format(n=int(bad.sum())),
-            fix=fix,
-            failing_rows=int(bad.sum()),
-            examples=examples,
-        )
-    ]
-
-
-def _cross_column_failures(df: pd.DataFrame, skip: set[str], limit: int) -> list[Failure]:
-    present = set(df.columns) - skip
-    failures: list[Failure] = []
-    if present >= _SERVICE_COLUMNS:
-        no_internet = df["InternetService"].eq("No")
-        for addon in INTERNET_ADDONS:
-            failures += _conflict_failure(
-                df,
-                df[addon].eq(NO_INTERNET) != no_internet,
-                ["InternetService", addon],
-                "no_internet_consistency",
-                f"{{n}} row(s) contradict InternetService in '{addon}'",
-                f"'{addon}' must be '{NO_INTERNET}' exactly when InternetService is 'No'",
+def _parse_integer(raw: pd.Series, column: str, limit: int) -> tuple[pd.Series, list[Failure]]:
+    parsed = pd.to_numeric(raw, errors="coerce")
+    unparsable = parsed.isna() & raw.notna()
+    fractional = parsed.notna() & (parsed % 1 != 0)
+    failures = []
+    if unparsable.any() or fractional.any():
+        bad = raw[unparsable | fractional]
+        failures.append(
+            _failure(
+                "dtype",
+                column,
+                f"column '{column}' must hold whole numbers; {len(bad)} value(s) are not",
+                f"correct or remove the rows whose '{column}' is not an integer",
+                bad,
                 limit,
             )
-        failures += _conflict_failure(
-            df,
-            df["MultipleLines"].eq(NO_PHONE) != df["PhoneService"].eq("No"),
-            ["PhoneService", "MultipleLines"],
-            "no_phone_consistency",
-            "{n} row(s) contradict PhoneService in 'MultipleLines'",
-            f"'MultipleLines' must be '{NO_PHONE}' exactly when PhoneService is 'No'",
+        )
+    if raw.isna().any():
+        failures.append(
+            _failure(
+                "not_nullable",
+                column,
+                f"column '{column}' has {int(raw.isna().sum())} missing value(s)",
+                f"fill the missing '{column}' values or drop those rows",
+                raw[raw.isna()],
+                limit,
+            )
+        )
+    return (parsed.astype("int64") if not failures else parsed), failures
+
+
+def _parse_amount(raw: pd.Series, limit: int) -> tuple[pd.Series, list[Failure]]:
+    parsed = pd.to_numeric(raw, errors="coerce").astype("float64")
+    unparsable = parsed.isna() & raw.notna()
+    if not unparsable.any():
+        return parsed, []
+    bad = raw[unparsable]
+    return parsed, [
+        _failure(
+            "dtype",
+            TX_AMOUNT,
+            f"column '{TX_AMOUNT}' must hold numbers; {len(bad)} value(s) are not",
+            f"write amounts as plain decimal numbers in '{TX_AMOUNT}'",
+            bad,
             limit,
         )
-    if {"TotalCharges", "tenure"} <= present:
-        failures += _conflict_failure(
-            df,
-            df["TotalCharges"].isna() & df["tenure"].ne(0),
-            ["tenure", "TotalCharges"],
-            "blank_total_charges",
-            "{n} row(s) have a blank TotalCharges although tenure is not 0",
-            "only new customers (tenure 0) may have a blank TotalCharges: fill it for the others",
+    ]
+
+
+def _parse_datetime(raw: pd.Series, column: str, limit: int) -> tuple[pd.Series, list[Failure]]:
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        raw = raw.dt.tz_convert(UTC).dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(raw):
+        parsed = raw.astype("datetime64[ns]")
+    else:
+        parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            parsed = parsed.dt.tz_convert(UTC).dt.tz_localize(None)
+        parsed = parsed.astype("datetime64[ns]")
+    unparsable = parsed.isna() & raw.notna()
+    if not unparsable.any():
+        return parsed, []
+    bad = raw[unparsable]
+    return parsed, [
+        _failure(
+            "dtype",
+            column,
+            f"column '{column}' must hold timestamps; {len(bad)} value(s) do not parse",
+            f"write '{column}' as ISO 8601 timestamps, e.g. 2018-04-01 07:19:05",
+            bad,
             limit,
         )
-    return failures
+    ]
 
 
-def _schema(present: set[str]) -> pa.DataFrameSchema:
-    columns: dict[str, pa.Column] = {
-        ID_COLUMN: pa.Column(checks=pa.Check.str_length(min_value=1), unique=True),
-        TARGET_COLUMN: pa.Column(checks=pa.Check.isin(YES_NO)),
-    }
-    columns |= {
-        name: pa.Column(checks=pa.Check.isin(values)) for name, values in CATEGORIES.items()
-    }
-    columns |= {
-        name: pa.Column(checks=pa.Check.in_range(low, high), nullable=name == "TotalCharges")
-        for name, (low, high) in NUMERIC_RANGES.items()
-    }
-    return pa.DataFrameSchema({name: column for name, column in columns.items() if name in present})
+def _parse_columns(frame: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, list[Failure]]:
+    """Type every known column; a column that did not parse cleanly is left out of the result."""
+    typed: dict[str, pd.Series] = {}
+    failures: list[Failure] = []
+    for column in (c for c in FILE_COLUMNS if c in frame.columns):
+        raw = frame[column]
+        if column in INTEGER_COLUMNS:
+            parsed, found = _parse_integer(raw, column, limit)
+        elif column in DATETIME_COLUMNS:
+            parsed, found = _parse_datetime(raw, column, limit)
+        else:
+            parsed, found = _parse_amount(raw, limit)
+        failures += found
+        if not found:
+            typed[column] = parsed
+    return pd.DataFrame(typed, index=frame.index), failures
 
 
-_CHECK_NAMES = {"isin": "allowed_values", "in_range": "range", "str_length": "non_empty"}
-_DESCRIPTIONS = {
-    "allowed_values": "value(s) outside the allowed set",
-    "range": "value(s) out of range",
-    "field_uniqueness": "duplicate value(s)",
-    "not_nullable": "missing value(s)",
-    "non_empty": "empty value(s)",
+#: What each check's failures are, and how to fix them (``{column}`` is filled in).
+_CHECK_TEXT = {
+    "isin": ("value(s) outside the allowed set", "use only the allowed values in '{column}' (TX_FRAUD 0/1, TX_FRAUD_SCENARIO 0-4)"),
+    "greater_than_or_equal_to": ("negative value(s)", "'{column}' cannot be negative: correct or drop those rows"),
+    "finite": ("infinite value(s)", "'{column}' must be a finite number: correct or drop those rows"),
+    "increasing": ("id(s) not above the id before", "sort the file by '{column}' and give every transaction a new, larger id"),
+    "field_uniqueness": ("duplicate value(s)", "'{column}' must be unique: drop the repeated transactions"),
+    "not_nullable": ("missing value(s)", "fill the missing '{column}' values or drop those rows"),
+    "in_time_order": ("row(s) earlier than the row before", "sort the file by TX_DATETIME, ids increasing with time"),
+    "days_match_seconds": ("row(s) whose TX_TIME_DAYS is not TX_TIME_SECONDS // 86400", "recompute TX_TIME_DAYS from TX_TIME_SECONDS"),
+    "fraud_matches_scenario": ("row(s) whose TX_FRAUD disagrees with TX_FRAUD_SCENARIO", "TX_FRAUD must be 1 exactly when TX_FRAUD_SCENARIO is not 0"),
+    "label_after_transaction": ("row(s) whose label is known before the transaction", "TX_LABEL_DATETIME must not be earlier than TX_DATETIME"),
 }
 
 
-def _fix_for(column: str, check: str) -> str:
-    if check == "allowed_values":
-        allowed = CATEGORIES.get(column, YES_NO)
-        return f"use one of {', '.join(repr(v) for v in allowed)} in '{column}'"
-    if check == "range":
-        low, high = NUMERIC_RANGES[column]
-        return f"keep '{column}' within [{low:g}, {high:g}]; correct or drop those rows"
-    fixes = {
-        "field_uniqueness": f"'{column}' must be unique: drop or merge the duplicate records",
-        "not_nullable": f"fill the missing '{column}' values or drop those rows",
-        "non_empty": f"give every record a non-empty '{column}'",
-    }
-    return fixes.get(check, f"correct the values of '{column}' that break {check}")
+def _case_failure(
+    check: str, column: str | None, failing_rows: int, examples: list[str]
+) -> Failure:
+    what, fix = _CHECK_TEXT.get(check, (f"value(s) breaking {check}", "correct or drop those rows"))
+    where = f"column '{column}'" if column else "the file"
+    return Failure(
+        check=check,
+        column=column,
+        message=f"{where} has {failing_rows} {what}",
+        fix=fix.format(column=column),
+        failing_rows=failing_rows,
+        examples=examples,
+    )
 
 
-def _schema_failures(df: pd.DataFrame, skip: set[str], limit: int) -> list[Failure]:
-    present = {str(c) for c in df.columns if c in RAW_COLUMNS} - skip
-    try:
-        _schema(present).validate(df[[c for c in df.columns if c in present]], lazy=True)
-    except SchemaErrors as exc:
-        return _failures_from_cases(exc.failure_cases, limit)
-    return []
-
-
-def _failures_from_cases(cases: pd.DataFrame, limit: int) -> list[Failure]:
+def _failures_from_cases(cases: pd.DataFrame, source: pd.DataFrame, limit: int) -> list[Failure]:
+    """One failure per broken check, quoting the file's own values at the failing rows."""
     failures = []
-    for (column, raw_check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
-        check = _CHECK_NAMES.get(str(raw_check).split("(")[0], str(raw_check))
-        name = str(column) if isinstance(column, str) else None
-        values = pd.Series(
-            group["failure_case"].to_numpy(), index=group["index"].fillna(-1).astype(int)
-        )
-        what = _DESCRIPTIONS.get(str(check), f"value(s) breaking {check}")
+    cases = cases.assign(check=cases["check"].astype(str).str.split("(").str[0])
+    frame_wide = cases["check"].isin(FRAME_CHECK_COLUMNS)
+    for check, group in cases[frame_wide].groupby("check", sort=False):
+        rows = group["index"].dropna().astype(int).drop_duplicates().sort_values()
+        shown = source.loc[rows, FRAME_CHECK_COLUMNS[str(check)]]
+        failures.append(_case_failure(str(check), None, len(rows), _row_examples(shown, limit)))
+    for (column, check), group in cases[~frame_wide].groupby(["column", "check"], sort=False):
+        rows = group["index"].dropna().astype(int).drop_duplicates().sort_values()
+        values = source.loc[rows, column]
         failures.append(
-            Failure(
-                check=str(check),
-                column=name,
-                message=f"column '{name}' has {len(group)} {what}",
-                fix=_fix_for(str(name), str(check)),
-                failing_rows=len(group),
-                examples=_examples(values, limit),
-            )
+            _case_failure(str(check), str(column), len(rows), _examples(values, limit))
         )
     return failures
 
 
-def validate_data(df: pd.DataFrame, config: ValidationConfig | None = None) -> ValidationReport:
-    """Validate a raw Telco frame against the schema and the quality rules.
+def _schema_failures(typed: pd.DataFrame, source: pd.DataFrame, limit: int) -> list[Failure]:
+    try:
+        transaction_schema({str(c) for c in typed.columns}).validate(typed, lazy=True)
+    except SchemaErrors as exc:
+        return _failures_from_cases(exc.failure_cases, source, limit)
+    return []
+
+
+def validate_transactions(
+    frame: pd.DataFrame, max_examples: int = DEFAULT_MAX_EXAMPLES
+) -> ValidationResult:
+    """Validate a transaction frame as read from a file (values may still be text).
 
     Args:
-        df: The raw frame, as :func:`fraudstream.data.ingest.read_raw` returns it.
-        config: Dataset-level thresholds; defaults when omitted.
+        frame: The file's rows in file order, with a default RangeIndex.
+        max_examples: How many offending values each failure quotes.
 
     Returns:
-        A report whose ``passed`` is true only when no rule failed (warnings do not fail).
+        The report (``passed`` only when no rule failed) and, when it passed, the typed frame
+        with the contract's column order and dtypes.
     """
-    config = config or ValidationConfig()
-    limit = config.max_examples
-    failures = _structure_failures(df)
-    coerced, dtype_failures, blanks = _coerce_numeric(df, limit)
-    failures += dtype_failures
-    broken = {f.column or "" for f in dtype_failures}
-    failures += _schema_failures(coerced, broken, limit)
-    failures += _cross_column_failures(coerced, broken, limit)
-    failures += dataset_quality_failures(coerced, config)
-    return ValidationReport(
+    frame = frame.reset_index(drop=True)
+    failures = _structure_failures(frame)
+    typed, parse_failures = _parse_columns(frame, max_examples)
+    failures += parse_failures
+    if not frame.empty:
+        failures += _schema_failures(typed, frame, max_examples)
+    report = ValidationReport(
         passed=not failures,
-        rows=len(df),
-        columns=[str(c) for c in df.columns],
+        rows=len(frame),
+        columns=[_excerpt(c) for c in frame.columns],
         failures=failures,
-        warnings=ratio_warnings(coerced, limit),
-        handled_quirks={"blank_total_charges": blanks},
+        warnings=[],
+        handled_quirks={},
         checked_at=datetime.now(UTC),
     )
+    return ValidationResult(report=report, frame=None if failures else typed)
 
 
-__all__ = ["validate_data"]
+__all__ = ["DEFAULT_MAX_EXAMPLES", "ValidationResult", "validate_transactions"]
