@@ -1,6 +1,6 @@
 """The handbook's baseline models on fraudstream's simulated data, with the handbook's protocol.
 
-Simulates the reference size (5,000 cards × 10,000 terminals × 183 days from 2018-04-01),
+Simulates the reference size (5,000 cards, 10,000 terminals, 183 days from 2018-04-01),
 computes the 15 baseline inputs from the feature declaration, trains on the 7 days from
 2018-07-25, skips a 7-day delay and tests on 2018-08-08 .. 08-14, with the cards known to be
 compromised removed from each test day as the handbook does. Prints ROC AUC, average precision
@@ -65,7 +65,9 @@ class Result:
 
 def _models(seed: int) -> dict[str, object]:
     return {
-        "logistic regression": make_pipeline(StandardScaler(), LogisticRegression(random_state=seed)),
+        "logistic regression": make_pipeline(
+            StandardScaler(), LogisticRegression(random_state=seed)
+        ),
         "decision tree, depth 2": make_pipeline(
             StandardScaler(), DecisionTreeClassifier(max_depth=2, random_state=seed)
         ),
@@ -100,9 +102,11 @@ def card_precision_top_k(test: pd.DataFrame, scores: np.ndarray, k: int = TOP_K)
     detected: set[int] = set()
     precisions = []
     for _, day in scored.groupby("TX_TIME_DAYS", sort=True):
-        cards = day[~day["CUSTOMER_ID"].isin(detected)].groupby("CUSTOMER_ID")[
-            ["score", "TX_FRAUD"]
-        ].max()
+        cards = (
+            day[~day["CUSTOMER_ID"].isin(detected)]
+            .groupby("CUSTOMER_ID")[["score", "TX_FRAUD"]]
+            .max()
+        )
         top = cards.sort_values("score", ascending=False, kind="stable").head(k)
         found = top.index[top["TX_FRAUD"] == 1]
         detected |= set(found)

@@ -157,7 +157,7 @@ def test_the_environment_runs_the_locked_versions() -> None:
     mismatched = {}
     for requirement in _runtime_requirements(_pyproject()):
         if requirement.marker is not None and not requirement.marker.evaluate():
-            continue  # not for this platform (uvloop on Windows)
+            continue  # not for this platform
         name = canonicalize_name(requirement.name)
         try:
             installed = version(name)

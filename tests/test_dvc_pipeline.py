@@ -1,138 +1,163 @@
-"""The DVC pipeline, run for real in a temporary copy of the repository."""
+"""The DVC pipeline (ingest → validate → features), run for real in a small temporary project.
+
+The project holds the repository's ``dvc.yaml``, ``.dvc/config``, ``.gitignore`` and
+``configs/``, with the simulator shrunk to 100 cards x 200 terminals x 30 days, and the feature
+definitions the ``features`` stage depends on. ``params.yaml`` is written by ``fraudstream
+params``, as ``make pipeline`` does.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-from fraudstream.io import sha256_file
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+SMALL_SIMULATION = {"customers": 100, "terminals": 200, "days": 30, "seed": 7}
+STAGES = ("ingest", "validate", "features")
 OUTPUTS = (
-    "data/raw/customers.csv",
-    "data/processed/train.parquet",
-    "data/processed/validation.parquet",
-    "data/processed/test.parquet",
-    "data/features/train_features.parquet",
-    "data/features/reference_profile.json",
+    "data/raw/transactions.parquet",
+    "data/raw/manifest.json",
+    "data/processed/transactions.parquet",
+    "reports/validation.json",
+    "reports/validation.txt",
+    "data/features/features.parquet",
+    "data/features/features.json",
 )
-
-MODEL_OUTPUTS = (
-    "models/best_params.json",
-    "models/train_result.json",
-    "reports/metrics.json",
-    "reports/promotion.json",
-    "reports/evaluation/roc_curve.png",
-)
+UP_TO_DATE = "Data and pipelines are up to date."
+#: What the project copies from the repository, besides configs/ and the feature definitions.
+COPIED = ("dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".gitignore", "configs/logging.yaml")
+FEATURE_STORE = Path("src/fraudstream/feature_store")
 
 pytestmark = pytest.mark.integration
 
 
-def _run(repo: Path, *args: str) -> str:
+def _run(project: Path, *args: str) -> str:
+    """Run a command in ``project`` with the test's Python first on PATH; return its output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDSTREAM_")}
     env |= {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         "DVC_NO_ANALYTICS": "1",
-        "FRAUDSTREAM_DATA_SOURCE": "synthetic",
-        "FRAUDSTREAM_DATA_SYNTHETIC": '{"n_rows": 600, "seed": 3}',
         "FRAUDSTREAM_LOG_LEVEL": "WARNING",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        # Small budgets: this test is about DVC, not model quality.
-        "FRAUDSTREAM_TUNING": '{"n_trials": 2, "cv_folds": 2, "timeout_seconds": 60}',
-        "FRAUDSTREAM_MODEL": '{"cv_folds": 2, "calibration": "none", "lightgbm": {"n_estimators": 40}}',
-        "FRAUDSTREAM_GATE": '{"min_auc": 0.5}',
     }
     result = subprocess.run(
-        args, cwd=repo, env=env, capture_output=True, text=True, check=False, timeout=600
+        args, cwd=project, env=env, capture_output=True, text=True, check=False, timeout=600
     )
     assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout + result.stderr
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh git checkout of the working tree (tracked and new files), with the pipeline run once."""
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    target = tmp_path_factory.mktemp("dvc") / "repo"
-    for name in listed:
-        source = REPO_ROOT / name
-        if source.is_file() and not name.startswith(("data/", "reports/")) and name != "dvc.lock":
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    for folder in ("data/raw", "data/processed", "data/features", "reports"):
-        (target / folder).mkdir(parents=True, exist_ok=True)
-    _run(target, "git", "init", "-q")
-    _run(target, "fraudstream", "params", "--output", "params.yaml")
-    _run(target, "dvc", "repro")
-    return target
+def _ran(output: str) -> set[str]:
+    """The stages ``dvc repro`` ran, read from its output."""
+    return {name for name in STAGES if f"Running stage '{name}'" in output}
 
 
-def test_dvc_repro_builds_every_output(repo: Path) -> None:
-    for name in (*OUTPUTS, *MODEL_OUTPUTS):
-        assert (repo / name).is_file(), name
-    assert "n_rows: 600" in (repo / "params.yaml").read_text()
-    assert (repo / "dvc.lock").is_file()
+def _params_and_repro(project: Path) -> str:
+    _run(project, "fraudstream", "--config", "configs/config.yaml", "params")
+    return _run(project, "dvc", "repro")
 
 
-def test_second_dvc_repro_has_nothing_to_reproduce(repo: Path) -> None:
-    output = _run(repo, "dvc", "repro")
-    assert "Data and pipelines are up to date." in output
-    assert "Running stage" not in output
-    assert "Data and pipelines are up to date." in _run(repo, "dvc", "status")
-
-
-def test_dvc_push_then_pull_restores_identical_data(repo: Path) -> None:
-    before = {name: sha256_file(repo / name) for name in OUTPUTS}
-    _run(repo, "dvc", "push")
-    assert any((repo / ".dvcstore").rglob("*")), "nothing reached the local remote"
-    shutil.rmtree(repo / ".dvc" / "cache")
-    for name in OUTPUTS:
-        (repo / name).unlink()
-    _run(repo, "dvc", "pull")
-    assert {name: sha256_file(repo / name) for name in OUTPUTS} == before
-    assert "Data and pipelines are up to date." in _run(repo, "dvc", "status")
-
-
-def test_changing_one_param_reruns_only_the_stages_that_read_it(repo: Path) -> None:
-    params = repo / "params.yaml"
-    original = params.read_text()
+@contextmanager
+def _changed(project: Path, path: Path, text: str) -> Iterator[None]:
+    """Replace a file of the project for the block, then restore it and the pipeline's state."""
+    original = (project / path).read_text(encoding="utf-8")
+    (project / path).write_text(text, encoding="utf-8")
     try:
-        params.write_text(
-            original.replace("  seed: 42\n  stratify: true", "  seed: 43\n  stratify: true")
-        )
-        assert params.read_text() != original
-        output = _run(repo, "dvc", "repro")
-        assert "Running stage 'preprocess'" in output
-        assert "Running stage 'build-features'" in output
-        assert "Running stage 'ingest'" not in output
-        assert "Running stage 'validate'" not in output
-        assert "Running stage 'train'" in output
+        yield
     finally:
-        params.write_text(original)
-        _run(repo, "dvc", "repro")
+        (project / path).write_text(original, encoding="utf-8")
+        _params_and_repro(project)
 
 
-def test_dvc_metrics_show_reads_the_evaluation(repo: Path) -> None:
-    output = _run(repo, "dvc", "metrics", "show")
-    assert "roc_auc" in output
-    assert "reports/metrics.json" in output
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small git + DVC project with the repository's pipeline, not yet reproduced."""
+    search = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    for tool in ("git", "dvc"):
+        if shutil.which(tool, path=search) is None:
+            pytest.skip(f"{tool} is not installed")
+    root = tmp_path_factory.mktemp("dvc") / "project"
+    for name in COPIED:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(REPO_ROOT / name, root / name)
+    shutil.copytree(
+        REPO_ROOT / FEATURE_STORE,
+        root / FEATURE_STORE,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    config = yaml.safe_load((REPO_ROOT / "configs" / "config.yaml").read_text(encoding="utf-8"))
+    config["data"]["source"] = "simulator"
+    config["simulator"] |= SMALL_SIMULATION
+    (root / "configs" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    _run(root, "git", "init", "-q")
+    return root
 
 
-def test_dvc_plots_show_renders_the_evaluation_plots(repo: Path) -> None:
-    _run(repo, "dvc", "plots", "show", "--out", "dvc_plots")
-    page = (repo / "dvc_plots" / "index.html").read_text()
-    assert "roc_curve.png" in page
-    assert "profit_curve.csv" in page
+@pytest.fixture(scope="module")
+def first_run(project: Path) -> str:
+    """The output of the first ``fraudstream params`` + ``dvc repro`` in :func:`project`."""
+    return _params_and_repro(project)
+
+
+def test_the_first_repro_runs_every_stage_and_builds_every_output(
+    project: Path, first_run: str
+) -> None:
+    assert _ran(first_run) == set(STAGES)
+    missing = [name for name in OUTPUTS if not (project / name).is_file()]
+    assert missing == []
+    manifest = json.loads((project / "data/raw/manifest.json").read_text())
+    assert manifest["source"] == "simulator"
+    assert manifest["details"]["simulator_customers"] == SMALL_SIMULATION["customers"]
+    assert json.loads((project / "reports/validation.json").read_text())["passed"] is True
+    assert (project / "dvc.lock").is_file()
+
+
+def test_a_second_repro_reproduces_nothing(project: Path, first_run: str) -> None:
+    output = _params_and_repro(project)
+
+    assert UP_TO_DATE in output
+    assert _ran(output) == set()
+    assert UP_TO_DATE in _run(project, "dvc", "status")
+
+
+def test_params_are_git_ignored_run_state_but_the_lock_file_is_not(project: Path) -> None:
+    def ignored(name: str) -> bool:
+        check = subprocess.run(["git", "check-ignore", "-q", name], cwd=project, check=False)
+        return check.returncode == 0
+
+    assert ignored("params.yaml")
+    assert not ignored("dvc.lock"), "DVC refuses to read or write a git-ignored dvc.lock"
+
+
+def test_a_validation_setting_change_reruns_validation_but_not_ingestion(
+    project: Path, first_run: str
+) -> None:
+    config = yaml.safe_load((project / "configs/config.yaml").read_text())
+    config["validation"]["max_examples"] += 1
+
+    with _changed(project, Path("configs/config.yaml"), yaml.safe_dump(config)):
+        output = _params_and_repro(project)
+
+    assert "validate" in _ran(output)
+    assert "ingest" not in _ran(output)
+    assert "Stage 'ingest' didn't change, skipping" in output
+
+
+def test_a_feature_definition_change_reruns_only_the_features(
+    project: Path, first_run: str
+) -> None:
+    definition = FEATURE_STORE / "definition.py"
+    edited = (project / definition).read_text(encoding="utf-8") + "\n# a changed definition\n"
+
+    with _changed(project, definition, edited):
+        output = _run(project, "dvc", "repro")
+
+    assert _ran(output) == {"features"}

@@ -1,3 +1,5 @@
+"""Tests of the file primitives: atomic writes (one file or several), hashes, frames."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +8,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fraudstream.io import atomic_path, atomic_paths, sha256_file, write_frame, write_text_atomic
+from fraudstream.io import (
+    atomic_path,
+    atomic_paths,
+    sha256_file,
+    write_frame,
+    write_model_json,
+    write_text_atomic,
+)
+from fraudstream.training.manifest import IngestManifest
 
 pytestmark = pytest.mark.unit
 
@@ -60,6 +70,34 @@ def test_write_text_atomic_writes_utf8(tmp_path: Path) -> None:
     target = tmp_path / "t.txt"
     write_text_atomic(target, "ingest → validate")
     assert target.read_text(encoding="utf-8") == "ingest → validate"
+
+
+def test_write_model_json_writes_indented_json_that_reads_back(tmp_path: Path) -> None:
+    manifest = IngestManifest(
+        source="simulator",
+        source_kind="simulator",
+        file="transactions.parquet",
+        sha256="0" * 64,
+        checksum_verified=False,
+        rows=3,
+        columns=["TRANSACTION_ID"],
+        bytes=10,
+        fraudstream_version="0",
+    )
+    target = tmp_path / "manifest.json"
+
+    write_model_json(target, manifest)
+
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith('{\n  "source": "simulator"')
+    assert text.endswith("}\n")
+    assert IngestManifest.model_validate_json(text) == manifest
+
+
+def test_sha256_file_of_an_empty_file_is_the_empty_digest(tmp_path: Path) -> None:
+    target = tmp_path / "empty.bin"
+    target.write_bytes(b"")
+    assert sha256_file(target) == hashlib.sha256(b"").hexdigest()
 
 
 def test_sha256_file_matches_hashlib(tmp_path: Path) -> None:

@@ -1,8 +1,12 @@
+"""Tests of structured logging: JSON lines or human text, tagged with the pipeline stage."""
+
 from __future__ import annotations
 
 import io
 import json
 import logging
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +17,7 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def restore_root_logger() -> object:
+def restore_root_logger() -> Iterator[logging.Logger]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     yield root
@@ -57,10 +61,10 @@ def test_auto_format_is_json_when_not_a_terminal() -> None:
 def test_human_format_shows_stage_and_extras() -> None:
     stream = io.StringIO()
     configure_logging(LoggingConfig(format="human"), stream=stream)
-    with stage("preprocess"):
-        logging.getLogger("fraudstream.test").info("split", extra={"rows": 3})
+    with stage("features"):
+        logging.getLogger("fraudstream.test").info("built", extra={"rows": 3})
     line = stream.getvalue()
-    assert "[preprocess] split" in line
+    assert "[features] built" in line
     assert "rows=3" in line
 
 
@@ -85,3 +89,24 @@ def test_level_and_quiet_loggers_are_applied() -> None:
     logging.getLogger("fraudstream.test").info("hidden")
     logging.getLogger("noisy").warning("hidden too")
     assert stream.getvalue() == ""
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_a_nested_stage_gives_way_to_the_outer_one_when_it_ends() -> None:
+    stream = io.StringIO()
+    configure_logging(LoggingConfig(format="json"), stream=stream)
+    log = logging.getLogger("fraudstream.test")
+    with stage("pipeline"):
+        with stage("ingest"):
+            log.info("inner")
+        log.info("outer")
+    stages = [json.loads(line)["stage"] for line in stream.getvalue().splitlines()]
+    assert stages == ["ingest", "pipeline"]
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_extras_that_are_not_json_are_written_as_text() -> None:
+    stream = io.StringIO()
+    configure_logging(LoggingConfig(format="json"), stream=stream)
+    logging.getLogger("fraudstream.test").info("wrote", extra={"path": Path("data/raw")})
+    assert json.loads(stream.getvalue())["path"] == "data/raw"

@@ -14,7 +14,12 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from fraudstream.errors import ConfigError
 from fraudstream.simulator import SimulatorConfig
@@ -140,6 +145,12 @@ def load_config(path: Path = DEFAULT_CONFIG_PATH, *, use_env: bool = True) -> Fr
         return FraudstreamConfig(**values) if use_env else _FileOnlyConfig(**values)
     except ValidationError as exc:
         raise ConfigError(_explain(exc, path)) from exc
+    except SettingsError as exc:
+        msg = (
+            f"cannot read the {ENV_PREFIX}* overrides ({exc}): nested values must be valid JSON, "
+            f"""e.g. {ENV_PREFIX}SIMULATOR_DRIFT='[{{"kind": "amount-shift", "from_day": 90}}]'"""
+        )
+        raise ConfigError(msg) from exc
 
 
 def load_logging_config(path: Path = DEFAULT_LOGGING_PATH) -> LoggingConfig:

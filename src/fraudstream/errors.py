@@ -48,9 +48,9 @@ class PipelineStateError(FraudstreamError):
 
 __all__ = [
     "ChecksumMismatchError",
-    "FraudstreamError",
     "ConfigError",
     "DataValidationError",
+    "FraudstreamError",
     "IngestionError",
     "PipelineStateError",
     "SourceUnreachableError",

@@ -81,7 +81,9 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
-    return {name: ((root / name).stat().st_mtime_ns, (root / name).read_bytes()) for name in OUTPUTS}
+    return {
+        name: ((root / name).stat().st_mtime_ns, (root / name).read_bytes()) for name in OUTPUTS
+    }
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Fixtures of the ingestion tests: a loopback HTTP server, PostgreSQL and SQLite databases.
 
 Nothing here leaves the machine: the HTTP server binds 127.0.0.1 on a random port, and the
-database is the local PostgreSQL named by FRAUDSTREAM_TEST_POSTGRES_URL.
+database is the local PostgreSQL named by FRAUDSTREAM_TEST_POSTGRES_URL. The transactions come
+from the simulator (the session-wide ``transactions`` fixture of ``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from fraudstream.data.synthetic import generate_customers
+#: How long a stalled reply waits at most before the server gives up on it (the client's
+#: timeout is far shorter; the server is released at teardown anyway).
+_STALL_LIMIT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,10 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     content_length: bool = True
+    #: Announce the full length, send only this many bytes, then hang up (a dropped download).
+    cut_after: int | None = None
+    #: Send nothing until the server is released (a server that never answers in time).
+    stall: bool = False
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -37,13 +43,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         reply = self.server.next_reply(self.path)
+        if reply.stall:
+            self.server.released.wait(_STALL_LIMIT_SECONDS)
+            return
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
         if reply.content_length:
             self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
-        self.wfile.write(reply.body)
+        self.wfile.write(reply.body[: reply.cut_after])
 
     def log_message(self, format: str, *args: object) -> None:
         """Keep the test output quiet."""
@@ -64,6 +73,7 @@ class LoopbackServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.routes: dict[str, list[Reply]] = {}
         self.hits: Counter[str] = Counter()
+        self.released = threading.Event()
         self._lock = threading.Lock()
 
     def serve(
@@ -74,27 +84,30 @@ class LoopbackServer(ThreadingHTTPServer):
         status: int = 200,
         headers: dict[str, str] | None = None,
         content_length: bool = True,
+        cut_after: int | None = None,
+        stall: bool = False,
     ) -> str:
         """Queue one reply for ``path`` and return the path's absolute URL."""
-        reply = Reply(status, body, headers or {}, content_length)
+        reply = Reply(status, body, headers or {}, content_length, cut_after, stall)
         with self._lock:
             self.routes.setdefault(path, []).append(reply)
         return self.url(path)
 
-    def url(self, path: str) -> str:
-        """The absolute URL of ``path`` on this server."""
+    def url(self, path: str, userinfo: str = "") -> str:
+        """The absolute URL of ``path`` on this server (``userinfo`` is ``user:password@``)."""
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        return f"http://{userinfo}{host}:{port}{path}"
 
     def next_reply(self, path: str) -> Reply:
-        """Count a request to ``path`` and return its reply."""
+        """Count a request to ``path`` and return its reply (the query string is ignored)."""
+        path = path.split("?", 1)[0]
         with self._lock:
             self.hits[path] += 1
             replies = self.routes.get(path, [Reply(404, b"not found")])
             return replies[min(self.hits[path], len(replies)) - 1]
 
     def handle_error(self, request: object, client_address: object) -> None:
-        """Ignore clients that hang up early (``url_reachable`` never reads the body)."""
+        """Ignore clients that hang up early (timeouts, ``url_reachable`` never reads the body)."""
 
 
 @pytest.fixture
@@ -106,6 +119,7 @@ def http_server() -> Iterator[LoopbackServer]:
     try:
         yield server
     finally:
+        server.released.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
@@ -120,34 +134,29 @@ def closed_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def sql_customers() -> pd.DataFrame:
-    """400 synthetic customers, at least one of them new with a blank (" ") TotalCharges."""
-    frame = generate_customers(400, seed=42)
-    if not frame["TotalCharges"].eq(" ").any():
-        pytest.fail("the synthetic sample has no blank TotalCharges; pick another seed")
-    return frame
-
-
-@pytest.fixture(scope="session")
-def postgres_table(postgres_url: str, sql_customers: pd.DataFrame) -> Iterator[str]:
-    """The name of a fresh table in ``public`` holding :func:`sql_customers`, dropped at the end."""
+def postgres_table(postgres_url: str, transactions: pd.DataFrame) -> Iterator[str]:
+    """A fresh table in ``public`` holding the simulated ``transactions``, dropped at the end."""
     name = f"fraudstream_test_{uuid.uuid4().hex}"
     engine = sa.create_engine(postgres_url)
     try:
-        sql_customers.to_sql(name, engine, schema="public", index=False)
+        transactions.to_sql(name, engine, schema="public", index=False)
         yield name
     finally:
         sa.Table(name, sa.MetaData(), schema="public").drop(engine, checkfirst=True)
         engine.dispose()
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path, sql_customers: pd.DataFrame) -> str:
-    """A SQLite file database with the table ``customers`` holding :func:`sql_customers`."""
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory, transactions: pd.DataFrame) -> str:
+    """A SQLite file database with the table ``transactions`` (read only by the tests).
+
+    SQLite has no timestamp type: the datetime columns come back as text, as they would from a
+    real SQLite export, and validation types them later.
+    """
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'db.sqlite'}"
     engine = sa.create_engine(url)
     try:
-        sql_customers.to_sql("customers", engine, index=False)
+        transactions.to_sql("transactions", engine, index=False)
     finally:
         engine.dispose()
     return url

@@ -1,4 +1,4 @@
-"""Tests of the raw-data readers: source kinds, checksums, HTTP downloads and SQL queries.
+"""Tests of the source readers: source kinds, checksums, HTTP downloads and SQL queries.
 
 Tests that open a socket (loopback HTTP, PostgreSQL, a closed loopback port) are ``integration``;
 the rest, SQLite included, are ``unit``.
@@ -11,8 +11,9 @@ import hashlib
 import pandas as pd
 import pytest
 
-from fraudstream.data.config import DownloadConfig
-from fraudstream.data.sources import (
+from fraudstream.errors import ChecksumMismatchError, IngestionError, SourceUnreachableError
+from fraudstream.training.config import DownloadConfig
+from fraudstream.training.sources import (
     OFFLINE_HINT,
     SourceKind,
     classify_source,
@@ -22,15 +23,30 @@ from fraudstream.data.sources import (
     url_reachable,
     verify_checksum,
 )
-from fraudstream.errors import ChecksumMismatchError, IngestionError, SourceUnreachableError
+from fraudstream.transactions.contract import (
+    CUSTOMER_ID,
+    DATETIME_COLUMNS,
+    TRANSACTION_ID,
+    TX_AMOUNT,
+    TX_FRAUD,
+)
 
 FAST = DownloadConfig(timeout_seconds=5, retries=2, backoff_seconds=0.001)
 ONE_RETRY_NO_WAIT = DownloadConfig(timeout_seconds=5, retries=1, backoff_seconds=0)
+#: A client that gives up on a silent server quickly (the server is silent for much longer).
+IMPATIENT = DownloadConfig(timeout_seconds=0.2, retries=1, backoff_seconds=0)
 DIGEST_OF_ABC = hashlib.sha256(b"abc").hexdigest()
 
 
-def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values("customerID", ignore_index=True)
+def _by_id(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in id order, timestamps in nanoseconds (databases give microseconds)."""
+    in_ns = {c: frame[c].astype("datetime64[ns]") for c in DATETIME_COLUMNS}
+    return frame.assign(**in_ns).sort_values(TRANSACTION_ID, ignore_index=True)
+
+
+def _with_datetimes(frame: pd.DataFrame) -> pd.DataFrame:
+    """SQLite keeps timestamps as text: parse them back to compare with the simulated frame."""
+    return _by_id(frame.assign(**{c: pd.to_datetime(frame[c]) for c in DATETIME_COLUMNS}))
 
 
 # --- classify_source / describe_source -------------------------------------------------------
@@ -40,16 +56,16 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize(
     ("source", "kind"),
     [
-        ("synthetic", SourceKind.SYNTHETIC),
-        ("  Synthetic ", SourceKind.SYNTHETIC),
-        ("https://example.org/telco.csv", SourceKind.URL),
-        ("HTTP://EXAMPLE.ORG/telco.csv", SourceKind.URL),
+        ("simulator", SourceKind.SIMULATOR),
+        ("  Simulator ", SourceKind.SIMULATOR),
+        ("https://example.org/transactions.csv", SourceKind.URL),
+        ("HTTP://EXAMPLE.ORG/transactions.parquet", SourceKind.URL),
         ("postgresql+psycopg://postgres@127.0.0.1:5432/test", SourceKind.SQL),
-        ("sqlite:///data/customers.sqlite", SourceKind.SQL),
-        ("data/raw/customers.csv", SourceKind.FILE),
-        ("/abs/path/customers.parquet", SourceKind.FILE),
-        ("synthetic.csv", SourceKind.FILE),
-        ("C:\\data\\customers.csv", SourceKind.FILE),
+        ("sqlite:///data/transactions.sqlite", SourceKind.SQL),
+        ("data/raw/transactions.csv", SourceKind.FILE),
+        ("/abs/path/transactions.parquet", SourceKind.FILE),
+        ("simulator.csv", SourceKind.FILE),
+        ("C:\\data\\transactions.csv", SourceKind.FILE),
     ],
 )
 def test_classify_source_tells_each_kind_apart(source, kind):
@@ -58,10 +74,18 @@ def test_classify_source_tells_each_kind_apart(source, kind):
 
 @pytest.mark.unit
 def test_describe_source_hides_the_password_of_a_sql_url():
-    described = describe_source("postgresql+psycopg://alice:secret@db.internal:5432/crm")
+    described = describe_source("postgresql+psycopg://alice:secret@db.internal:5432/payments")
 
     assert "secret" not in described
-    assert described == "postgresql+psycopg://alice:***@db.internal:5432/crm"
+    assert described == "postgresql+psycopg://alice:***@db.internal:5432/payments"
+
+
+@pytest.mark.unit
+def test_describe_source_hides_the_password_of_a_web_url():
+    shown = describe_source("https://analyst:s3cret@example.org/transactions.csv")
+
+    assert "s3cret" not in shown
+    assert shown == "https://analyst:***@example.org/transactions.csv"
 
 
 @pytest.mark.unit
@@ -69,9 +93,10 @@ def test_describe_source_hides_the_password_of_a_sql_url():
     "source",
     [
         "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-        "https://example.org/telco.csv",
-        "data/raw/customers.csv",
-        "synthetic",
+        "https://example.org/transactions.csv",
+        "https://analyst@example.org/transactions.csv",
+        "data/raw/transactions.csv",
+        "simulator",
     ],
 )
 def test_describe_source_leaves_sources_without_a_password_unchanged(source):
@@ -85,6 +110,11 @@ def test_describe_source_leaves_sources_without_a_password_unchanged(source):
 )
 def test_describe_source_replaces_an_unparseable_database_url(source):
     assert describe_source(source) == "<unparseable database URL>"
+
+
+@pytest.mark.unit
+def test_describe_source_replaces_an_unparseable_web_url():
+    assert describe_source("https://alice:secret@host:notaport/x.csv") == "<unparseable URL>"
 
 
 # --- verify_checksum -------------------------------------------------------------------------
@@ -120,7 +150,7 @@ def test_verify_checksum_rejects_a_different_digest_naming_both_and_the_source()
 
 @pytest.mark.integration
 def test_download_writes_the_served_bytes_and_returns_their_sha256(http_server, tmp_path):
-    body = b"customerID,Churn\n0001-ABCDE,No\n" * 100
+    body = b"TRANSACTION_ID,TX_AMOUNT\n0,12.5\n" * 100
     url = http_server.serve("/x.csv", body)
     target = tmp_path / "x.csv"
 
@@ -167,7 +197,7 @@ def test_download_reports_an_unknown_total_without_content_length(http_server, t
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("status", [403, 404, 410])
+@pytest.mark.parametrize("status", [401, 403, 404, 410])
 def test_download_fails_fast_without_retrying_a_client_error(http_server, tmp_path, status):
     url = http_server.serve("/x.csv", b"no", status=status)
 
@@ -180,14 +210,45 @@ def test_download_fails_fast_without_retrying_a_client_error(http_server, tmp_pa
 
 
 @pytest.mark.integration
-def test_download_retries_a_server_error_and_keeps_only_the_good_bytes(http_server, tmp_path):
-    url = http_server.serve("/x.csv", b"busy, partial junk", status=503)
+def test_download_error_hides_the_password_of_the_url(http_server, tmp_path):
+    http_server.serve("/x.csv", b"no", status=403)
+    url = http_server.url("/x.csv", userinfo="analyst:s3cret@")
+
+    with pytest.raises(IngestionError, match="answered HTTP 403") as caught:
+        download(url, tmp_path / "x.csv", FAST)
+
+    assert "s3cret" not in str(caught.value)
+    assert "analyst:***@" in str(caught.value)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_download_retries_a_server_error_and_keeps_only_the_good_bytes(
+    http_server, tmp_path, status
+):
+    url = http_server.serve("/x.csv", b"busy, partial junk", status=status)
     http_server.serve("/x.csv", b"a,b\n1,2\n")
     target = tmp_path / "x.csv"
 
     download(url, target, FAST)
 
     assert target.read_bytes() == b"a,b\n1,2\n"
+    assert http_server.hits["/x.csv"] == 2
+
+
+@pytest.mark.integration
+def test_download_retries_a_dropped_connection_and_keeps_only_the_complete_body(
+    http_server, tmp_path
+):
+    body = b"TRANSACTION_ID,TX_AMOUNT\n" + b"1,2.5\n" * 20_000
+    url = http_server.serve("/x.csv", body, cut_after=70_000)
+    http_server.serve("/x.csv", body)
+    target = tmp_path / "x.csv"
+
+    digest = download(url, target, FAST)
+
+    assert target.read_bytes() == body
+    assert digest == hashlib.sha256(body).hexdigest()
     assert http_server.hits["/x.csv"] == 2
 
 
@@ -202,6 +263,28 @@ def test_download_gives_up_after_the_configured_retries_of_a_server_error(http_s
 
 
 @pytest.mark.integration
+def test_download_gives_up_on_a_server_that_never_answers_within_the_timeout(http_server, tmp_path):
+    url = http_server.serve("/slow.csv", stall=True)
+
+    with pytest.raises(SourceUnreachableError, match=r"after 2 attempt\(s\) \(ReadTimeout"):
+        download(url, tmp_path / "slow.csv", IMPATIENT)
+
+    assert http_server.hits["/slow.csv"] == 2
+
+
+@pytest.mark.integration
+def test_download_succeeds_when_a_retry_is_answered_after_a_timeout(http_server, tmp_path):
+    url = http_server.serve("/slow.csv", stall=True)
+    http_server.serve("/slow.csv", b"a,b\n1,2\n")
+    target = tmp_path / "slow.csv"
+
+    download(url, target, IMPATIENT)
+
+    assert target.read_bytes() == b"a,b\n1,2\n"
+    assert http_server.hits["/slow.csv"] == 2
+
+
+@pytest.mark.integration
 def test_download_from_a_closed_port_names_the_url_and_both_ways_out(closed_port, tmp_path):
     url = f"http://127.0.0.1:{closed_port}/x.csv"
 
@@ -212,17 +295,30 @@ def test_download_from_a_closed_port_names_the_url_and_both_ways_out(closed_port
     assert url in message
     assert "after 2 attempt(s)" in message
     assert "--source PATH" in message
-    assert "--source synthetic" in message
+    assert "--source simulator" in message
     assert OFFLINE_HINT in message
 
 
 @pytest.mark.integration
-def test_download_rejects_a_body_above_the_size_limit(http_server, tmp_path):
+def test_download_rejects_a_body_above_the_size_limit_without_retrying(http_server, tmp_path):
     url = http_server.serve("/big.bin", b"x" * 200_000)
-    tiny = DownloadConfig(timeout_seconds=5, retries=0, max_megabytes=0.1)
+    tiny = DownloadConfig(timeout_seconds=5, retries=3, max_megabytes=0.1)
 
     with pytest.raises(IngestionError, match=r"larger than data\.download\.max_megabytes"):
         download(url, tmp_path / "big.bin", tiny)
+
+    assert http_server.hits["/big.bin"] == 1
+
+
+@pytest.mark.integration
+def test_download_accepts_a_body_exactly_at_the_size_limit(http_server, tmp_path):
+    limit = DownloadConfig(timeout_seconds=5, retries=0, max_megabytes=0.25)
+    body = b"x" * (256 * 1024)
+    url = http_server.serve("/edge.bin", body)
+
+    download(url, tmp_path / "edge.bin", limit)
+
+    assert (tmp_path / "edge.bin").read_bytes() == body
 
 
 @pytest.mark.unit
@@ -248,6 +344,13 @@ def test_url_reachable_is_false_for_an_error_status(http_server, status):
     url = http_server.serve("/x.csv", status=status)
 
     assert url_reachable(url, timeout_seconds=5) is False
+
+
+@pytest.mark.integration
+def test_url_reachable_is_false_for_a_server_that_never_answers(http_server):
+    url = http_server.serve("/slow.csv", stall=True)
+
+    assert url_reachable(url, timeout_seconds=0.2) is False
 
 
 @pytest.mark.integration
@@ -287,36 +390,45 @@ def test_read_sql_without_query_or_table_tells_to_pass_one(sqlite_url):
     assert "--table" in str(caught.value)
 
 
+@pytest.mark.unit
+def test_read_sql_keeps_the_url_error_ahead_of_the_missing_selector():
+    with pytest.raises(IngestionError, match="not a valid SQLAlchemy URL"):
+        read_sql("postgresql+psycopg://user@host:notaport/db", None, None)
+
+
 # --- read_sql against SQLite ----------------------------------------------------------------
 
 
 @pytest.mark.unit
-def test_read_sql_reads_a_sqlite_table(sqlite_url, sql_customers):
-    frame = read_sql(sqlite_url, None, "customers")
+def test_read_sql_reads_a_sqlite_table(sqlite_url, transactions):
+    frame = read_sql(sqlite_url, None, "transactions")
 
-    pd.testing.assert_frame_equal(frame, sql_customers)
-
-
-@pytest.mark.unit
-def test_read_sql_runs_a_query_against_sqlite(sqlite_url, sql_customers):
-    frame = read_sql(sqlite_url, "SELECT customerID, tenure FROM customers WHERE tenure = 0", None)
-
-    assert list(frame.columns) == ["customerID", "tenure"]
-    assert len(frame) == int(sql_customers["tenure"].eq(0).sum()) > 0
+    assert frame[DATETIME_COLUMNS[0]].map(type).eq(str).all()  # SQLite has no timestamp type
+    pd.testing.assert_frame_equal(_with_datetimes(frame), transactions)
 
 
 @pytest.mark.unit
-def test_read_sql_reports_rows_read_to_the_progress_callback(sqlite_url):
+def test_read_sql_runs_a_query_against_sqlite(sqlite_url, transactions):
+    query = f"SELECT {TRANSACTION_ID}, {TX_AMOUNT} FROM transactions WHERE {TX_FRAUD} = 1"  # noqa: S608 - constants
+
+    frame = read_sql(sqlite_url, query, None)
+
+    assert list(frame.columns) == [TRANSACTION_ID, TX_AMOUNT]
+    assert len(frame) == int(transactions[TX_FRAUD].sum()) > 0
+
+
+@pytest.mark.unit
+def test_read_sql_reports_rows_read_to_the_progress_callback(sqlite_url, transactions):
     calls: list[tuple[int, int | None]] = []
 
-    read_sql(sqlite_url, None, "customers", lambda d, t: calls.append((d, t)))
+    read_sql(sqlite_url, None, "transactions", lambda d, t: calls.append((d, t)))
 
-    assert calls == [(400, None)]
+    assert calls == [(len(transactions), None)]
 
 
 @pytest.mark.unit
 def test_read_sql_returns_an_empty_frame_for_a_query_with_no_rows(sqlite_url):
-    frame = read_sql(sqlite_url, "SELECT * FROM customers WHERE 1 = 0", None)
+    frame = read_sql(sqlite_url, "SELECT * FROM transactions WHERE 1 = 0", None)
 
     assert frame.empty
 
@@ -331,6 +443,14 @@ def test_read_sql_blames_the_query_not_the_connection_for_a_missing_sqlite_table
 
 
 @pytest.mark.unit
+def test_read_sql_names_a_missing_column_in_a_sqlite_query(sqlite_url):
+    with pytest.raises(IngestionError, match="no such column: TX_NOPE") as caught:
+        read_sql(sqlite_url, "SELECT TX_NOPE FROM transactions", None)
+
+    assert not isinstance(caught.value, SourceUnreachableError)
+
+
+@pytest.mark.unit
 def test_read_sql_reports_an_unopenable_sqlite_file_as_unreachable(tmp_path):
     url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'db.sqlite'}"
 
@@ -342,23 +462,36 @@ def test_read_sql_reports_an_unopenable_sqlite_file_as_unreachable(tmp_path):
 
 
 @pytest.mark.integration
-def test_read_sql_runs_a_query_against_postgres(postgres_url, postgres_table, sql_customers):
-    query = f'SELECT * FROM {postgres_table} ORDER BY "customerID"'  # noqa: S608 - our own name
+def test_read_sql_runs_a_query_against_postgres(postgres_url, postgres_table, transactions):
+    query = f'SELECT * FROM {postgres_table} ORDER BY "{TRANSACTION_ID}"'  # noqa: S608 - our own name
 
     frame = read_sql(postgres_url, query, None)
 
-    pd.testing.assert_frame_equal(frame, _sorted(sql_customers))
-    assert frame["TotalCharges"].eq(" ").sum() == sql_customers["TotalCharges"].eq(" ").sum()
+    assert frame[TRANSACTION_ID].is_monotonic_increasing
+    pd.testing.assert_frame_equal(_by_id(frame), _by_id(transactions))
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("qualified", [False, True], ids=["bare", "schema-qualified"])
-def test_read_sql_reads_a_postgres_table(postgres_url, postgres_table, sql_customers, qualified):
+def test_read_sql_reads_a_postgres_table(postgres_url, postgres_table, transactions, qualified):
     table = f"public.{postgres_table}" if qualified else postgres_table
 
     frame = read_sql(postgres_url, None, table)
 
-    pd.testing.assert_frame_equal(_sorted(frame), _sorted(sql_customers))
+    pd.testing.assert_frame_equal(_by_id(frame), _by_id(transactions))
+
+
+@pytest.mark.integration
+def test_read_sql_runs_an_aggregate_query_against_postgres(
+    postgres_url, postgres_table, transactions
+):
+    column = f'"{CUSTOMER_ID}"'  # quoted: PostgreSQL folds bare names to lower case
+    query = f"SELECT {column}, COUNT(*) AS n FROM {postgres_table} GROUP BY {column}"  # noqa: S608
+
+    frame = read_sql(postgres_url, query, None)
+
+    assert frame["n"].sum() == len(transactions)
+    assert set(frame[CUSTOMER_ID]) == set(transactions[CUSTOMER_ID])
 
 
 @pytest.mark.integration
@@ -376,6 +509,7 @@ def test_read_sql_reports_a_query_syntax_error_as_the_querys_fault(postgres_url)
     with pytest.raises(IngestionError, match='syntax error at or near "SELEC"') as caught:
         read_sql(postgres_url, "SELEC 1", None)
 
+    assert not isinstance(caught.value, SourceUnreachableError)
     assert "Fix the query" in str(caught.value)
 
 
@@ -392,15 +526,9 @@ def test_read_sql_reports_a_closed_postgres_port_as_unreachable_without_the_pass
     assert "Check host, port" in message
 
 
-@pytest.mark.unit
-def test_read_sql_keeps_the_url_error_ahead_of_the_missing_selector():
-    with pytest.raises(IngestionError, match="not a valid SQLAlchemy URL"):
-        read_sql("postgresql+psycopg://user@host:notaport/db", None, None)
+@pytest.mark.integration
+def test_read_sql_names_a_database_that_does_not_exist(postgres_url):
+    url = postgres_url.rsplit("/", 1)[0] + "/fraudstream_no_such_database"
 
-
-@pytest.mark.unit
-def test_describe_source_hides_a_password_in_a_web_url() -> None:
-    shown = describe_source("https://analyst:s3cret@example.org/telco.csv")
-    assert "s3cret" not in shown
-    assert shown.startswith("https://analyst:")
-    assert describe_source("https://example.org/telco.csv") == "https://example.org/telco.csv"
+    with pytest.raises(SourceUnreachableError, match="fraudstream_no_such_database"):
+        read_sql(url, "SELECT 1", None)

@@ -34,7 +34,10 @@ def test_event_reads_and_writes_the_handbook_names_on_the_wire() -> None:
 def test_event_from_a_file_row_equals_the_wire_event(transactions: pd.DataFrame) -> None:
     row = transactions.iloc[0]
     event = TransactionEvent.model_validate(
-        {name: row[name].item() if hasattr(row[name], "item") else row[name] for name in EVENT_COLUMNS}
+        {
+            name: row[name].item() if hasattr(row[name], "item") else row[name]
+            for name in EVENT_COLUMNS
+        }
         | {"TX_DATETIME": row["TX_DATETIME"].to_pydatetime()}
     )
     assert TransactionEvent.model_validate_json(event.to_json()) == event

@@ -11,7 +11,9 @@ from fraudstream.transactions.validate import validate_transactions
 pytestmark = pytest.mark.data
 
 
-def _as_read_from_csv(frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+def _as_read_from_csv(
+    frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> pd.DataFrame:
     path = tmp_path_factory.mktemp("csv") / "t.csv"
     frame.to_csv(path, index=False)
     return pd.read_csv(path)
@@ -94,7 +96,8 @@ def test_each_broken_value_is_reported_with_column_row_and_value(
         ),
         (
             lambda f: f.assign(
-                TX_LABEL_DATETIME=f["TX_DATETIME"] - pd.to_timedelta((f.index == 2).astype("int64"), unit="s")
+                TX_LABEL_DATETIME=f["TX_DATETIME"]
+                - pd.to_timedelta((f.index == 2).astype("int64"), unit="s")
             ),
             "label_after_transaction",
             "row 3:",
@@ -124,7 +127,9 @@ def test_rules_across_columns_name_the_rows(
 def test_examples_are_capped_and_the_count_is_complete(transactions: pd.DataFrame) -> None:
     frame = transactions.head(40).assign(TX_AMOUNT=-1.0)
     failure = next(
-        f for f in validate_transactions(frame, max_examples=3).report.failures if f.column == "TX_AMOUNT"
+        f
+        for f in validate_transactions(frame, max_examples=3).report.failures
+        if f.column == "TX_AMOUNT"
     )
     assert failure.failing_rows == 40
     assert len(failure.examples) == 3

@@ -57,7 +57,9 @@ def root(
     ctx: typer.Context,
     config: Annotated[
         Path,
-        typer.Option("--config", "-c", envvar="FRAUDSTREAM_CONFIG", help="Configuration YAML file."),
+        typer.Option(
+            "--config", "-c", envvar="FRAUDSTREAM_CONFIG", help="Configuration YAML file."
+        ),
     ] = DEFAULT_CONFIG_PATH,
     no_env: Annotated[
         bool,

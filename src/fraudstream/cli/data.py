@@ -32,7 +32,9 @@ SourceOption = Annotated[
         help="'simulator', https:// URL, CSV/Parquet path or SQLAlchemy URL (default: data.source).",
     ),
 ]
-QueryOption = Annotated[str | None, typer.Option("--query", help="SQL query for a database source.")]
+QueryOption = Annotated[
+    str | None, typer.Option("--query", help="SQL query for a database source.")
+]
 TableOption = Annotated[
     str | None, typer.Option("--table", help="Table to read from a database source.")
 ]
@@ -151,7 +153,9 @@ def summary(
     )
     head = feature_head(config, rows)
     typer.echo(head.set_index(head.columns[0]).T.to_string(float_format=lambda v: f"{v:,.4g}"))
-    typer.echo(f"reports: {config.paths.reports_dir / 'validation.txt'}, {config.paths.features_dir}")
+    typer.echo(
+        f"reports: {config.paths.reports_dir / 'validation.txt'}, {config.paths.features_dir}"
+    )
 
 
 def register(app: typer.Typer) -> None:

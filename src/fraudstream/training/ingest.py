@@ -9,9 +9,9 @@ earlier ones only once the new data has been read successfully.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -48,7 +48,7 @@ def _staged_file(
         suffix = ".parquet" if source.lower().split("?")[0].endswith(".parquet") else ".csv"
         target = staging.with_suffix(suffix)
         digest = download(source, target, config.download, progress)
-        return target, verify_checksum(digest, expected, source)
+        return target, verify_checksum(digest, expected, describe_source(source))
     path = Path(source)
     if not path.is_file():
         read_transaction_file(path)  # raises the right error for a folder or a missing file
@@ -71,9 +71,11 @@ def _frame(
     kind = classify_source(source)
     if kind is SourceKind.SIMULATOR:
         details: Details = {
-            f"simulator_{k}": v for k, v in simulator.model_dump(mode="json").items() if k != "drift"
+            f"simulator_{k}": v
+            for k, v in simulator.model_dump(mode="json").items()
+            if k != "drift"
         }
-        details["simulator_drift"] = str(simulator.model_dump(mode="json")["drift"])
+        details["simulator_drift"] = json.dumps(simulator.model_dump(mode="json")["drift"])
         return simulate(simulator), False, details
     if kind is SourceKind.SQL:
         frame = read_sql(source, config.sql_query, config.sql_table, progress)
@@ -140,7 +142,6 @@ def ingest_transactions(
             rows=len(frame),
             columns=[str(c) for c in frame.columns],
             bytes=tmp.stat().st_size,
-            ingested_at=datetime.now(UTC),
             fraudstream_version=__version__,
             details=details,
         )

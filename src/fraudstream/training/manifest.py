@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -14,7 +13,12 @@ RAW_FILE_NAME = "transactions.parquet"
 
 
 class IngestManifest(BaseModel):
-    """Provenance of one ingested raw file: where it came from and what it holds."""
+    """Provenance of one ingested raw file: where it came from and what it holds.
+
+    It holds no time of ingestion on purpose: the same source and configuration give the same
+    manifest byte for byte, so the DVC lock that records it is reproducible (git and the logs
+    say when).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -26,7 +30,6 @@ class IngestManifest(BaseModel):
     rows: int
     columns: list[str]
     bytes: int
-    ingested_at: datetime
     fraudstream_version: str
     details: dict[str, str | int | float | bool | None] = {}
 

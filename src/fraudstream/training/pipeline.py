@@ -99,9 +99,13 @@ def run_validate(config: FraudstreamConfig) -> ValidationReport:
     with atomic_paths(reports / VALIDATION_JSON, reports / VALIDATION_TEXT) as (json_tmp, text_tmp):
         json_tmp.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
         text_tmp.write_text(format_report(report), encoding="utf-8")
-    logger.info("validated transactions", extra={"rows": report.rows, "failures": len(report.failures)})
+    logger.info(
+        "validated transactions", extra={"rows": report.rows, "failures": len(report.failures)}
+    )
     if result.frame is None:
-        raise DataValidationError(validation_error(report, str(raw_path), reports / VALIDATION_TEXT))
+        raise DataValidationError(
+            validation_error(report, str(raw_path), reports / VALIDATION_TEXT)
+        )
     typed = with_label_times(result.frame, config.validation.default_label_delay_days)
     with atomic_paths(config.paths.processed_dir / TRANSACTIONS_FILE) as (tmp,):
         write_frame(tmp, typed, "parquet")
@@ -135,7 +139,10 @@ def summarize(frame: pd.DataFrame, features: list[str], processed_sha256: str) -
         rows=len(frame),
         frauds=frauds,
         fraud_rate=round(frauds / max(len(frame), 1), 6),
-        scenario_share={SCENARIOS[int(k)]: round(float(v), 6) for k, v in shares.items()},
+        scenario_share={
+            SCENARIOS[int(k)]: round(float(v), 6)
+            for k, v in zip(shares.index.tolist(), shares.tolist(), strict=True)
+        },
         first_transaction=str(frame[TX_DATETIME].min()),
         last_transaction=str(frame[TX_DATETIME].max()),
         features=features,
@@ -165,7 +172,9 @@ def read_summary(config: FraudstreamConfig) -> DataSummary:
     """
     path = config.paths.features_dir / FEATURES_SUMMARY
     if not path.is_file():
-        msg = f"{path} is missing: run the pipeline first (`make pipeline` or `fraudstream pipeline`)"
+        msg = (
+            f"{path} is missing: run the pipeline first (`make pipeline` or `fraudstream pipeline`)"
+        )
         raise PipelineStateError(msg)
     return DataSummary.model_validate_json(path.read_text(encoding="utf-8"))
 
@@ -174,10 +183,13 @@ def feature_head(config: FraudstreamConfig, rows: int) -> pd.DataFrame:
     """The first ``rows`` rows of the feature table the feature stage wrote."""
     path = config.paths.features_dir / FEATURES_FILE
     if not path.is_file():
-        msg = f"{path} is missing: run the pipeline first (`make pipeline` or `fraudstream pipeline`)"
+        msg = (
+            f"{path} is missing: run the pipeline first (`make pipeline` or `fraudstream pipeline`)"
+        )
         raise PipelineStateError(msg)
     first = next(pq.ParquetFile(path).iter_batches(batch_size=rows))
-    return first.to_pandas()
+    head: pd.DataFrame = first.to_pandas()
+    return head
 
 
 __all__ = [

@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
-from fraudstream.training.config import DownloadConfig
 from fraudstream.errors import ChecksumMismatchError, IngestionError, SourceUnreachableError
+from fraudstream.training.config import DownloadConfig
 
 logger = logging.getLogger(__name__)
 

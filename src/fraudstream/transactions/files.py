@@ -40,7 +40,9 @@ def _read_parquet(path: Path, shown: str) -> pd.DataFrame:
         return pd.read_parquet(path)
     except (OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0][:200]
-        msg = f"{shown} is not a readable Parquet file ({reason}); check the file or export it as CSV"
+        msg = (
+            f"{shown} is not a readable Parquet file ({reason}); check the file or export it as CSV"
+        )
         raise IngestionError(msg) from exc
 
 

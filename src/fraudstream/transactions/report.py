@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict
 
 
@@ -21,7 +19,7 @@ class Failure(BaseModel):
 
 
 class ValidationReport(BaseModel):
-    """Everything validation found about one dataset."""
+    """Everything validation found about one dataset (no time stamp: reproducible output)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -31,7 +29,6 @@ class ValidationReport(BaseModel):
     failures: list[Failure]
     warnings: list[Failure]
     handled_quirks: dict[str, int]
-    checked_at: datetime
     raw_sha256: str | None = None
 
 

@@ -99,9 +99,7 @@ def transaction_schema(present: set[str]) -> pa.DataFrameSchema:
         TX_LABEL_DATETIME: pa.Column("datetime64[ns]", nullable=False),
     }
     checks = [
-        pa.Check(check, name=name)
-        for name, needs, check in _FRAME_CHECKS
-        if needs <= present
+        pa.Check(check, name=name) for name, needs, check in _FRAME_CHECKS if needs <= present
     ]
     return pa.DataFrameSchema(
         {name: column for name, column in columns.items() if name in present},

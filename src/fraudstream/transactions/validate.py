@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import cast
 
 import pandas as pd
@@ -49,9 +49,13 @@ def _row(index: Hashable) -> int:
     return cast("int", index) + 1
 
 
-def _excerpt(value: object, width: int = 40) -> str:
-    text = repr(_plain(value))
+def _shorten(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _excerpt(value: object) -> str:
+    """A value as the report quotes it: its repr, cut short (never megabytes back)."""
+    return _shorten(repr(_plain(value)))
 
 
 def _examples(values: pd.Series, limit: int) -> list[str]:
@@ -96,7 +100,7 @@ def _structure_failures(frame: pd.DataFrame) -> list[Failure]:
         Failure(
             check="no_extra_columns",
             column=column,
-            message=f"unexpected column '{_excerpt(column)}'",
+            message=f"unexpected column '{_shorten(column)}'",
             fix=f"remove it or rename it to one of {', '.join(FILE_COLUMNS)}",
         )
         for column in present
@@ -209,16 +213,43 @@ def _parse_columns(frame: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, list[
 
 #: What each check's failures are, and how to fix them (``{column}`` is filled in).
 _CHECK_TEXT = {
-    "isin": ("value(s) outside the allowed set", "use only the allowed values in '{column}' (TX_FRAUD 0/1, TX_FRAUD_SCENARIO 0-4)"),
-    "greater_than_or_equal_to": ("negative value(s)", "'{column}' cannot be negative: correct or drop those rows"),
-    "finite": ("infinite value(s)", "'{column}' must be a finite number: correct or drop those rows"),
-    "increasing": ("id(s) not above the id before", "sort the file by '{column}' and give every transaction a new, larger id"),
-    "field_uniqueness": ("duplicate value(s)", "'{column}' must be unique: drop the repeated transactions"),
+    "isin": (
+        "value(s) outside the allowed set",
+        "use only the allowed values in '{column}' (TX_FRAUD 0/1, TX_FRAUD_SCENARIO 0-4)",
+    ),
+    "greater_than_or_equal_to": (
+        "negative value(s)",
+        "'{column}' cannot be negative: correct or drop those rows",
+    ),
+    "finite": (
+        "infinite value(s)",
+        "'{column}' must be a finite number: correct or drop those rows",
+    ),
+    "increasing": (
+        "id(s) not above the id before",
+        "sort the file by '{column}' and give every transaction a new, larger id",
+    ),
+    "field_uniqueness": (
+        "duplicate value(s)",
+        "'{column}' must be unique: drop the repeated transactions",
+    ),
     "not_nullable": ("missing value(s)", "fill the missing '{column}' values or drop those rows"),
-    "in_time_order": ("row(s) earlier than the row before", "sort the file by TX_DATETIME, ids increasing with time"),
-    "days_match_seconds": ("row(s) whose TX_TIME_DAYS is not TX_TIME_SECONDS // 86400", "recompute TX_TIME_DAYS from TX_TIME_SECONDS"),
-    "fraud_matches_scenario": ("row(s) whose TX_FRAUD disagrees with TX_FRAUD_SCENARIO", "TX_FRAUD must be 1 exactly when TX_FRAUD_SCENARIO is not 0"),
-    "label_after_transaction": ("row(s) whose label is known before the transaction", "TX_LABEL_DATETIME must not be earlier than TX_DATETIME"),
+    "in_time_order": (
+        "row(s) earlier than the row before",
+        "sort the file by TX_DATETIME, ids increasing with time",
+    ),
+    "days_match_seconds": (
+        "row(s) whose TX_TIME_DAYS is not TX_TIME_SECONDS // 86400",
+        "recompute TX_TIME_DAYS from TX_TIME_SECONDS",
+    ),
+    "fraud_matches_scenario": (
+        "row(s) whose TX_FRAUD disagrees with TX_FRAUD_SCENARIO",
+        "TX_FRAUD must be 1 exactly when TX_FRAUD_SCENARIO is not 0",
+    ),
+    "label_after_transaction": (
+        "row(s) whose label is known before the transaction",
+        "TX_LABEL_DATETIME must not be earlier than TX_DATETIME",
+    ),
 }
 
 
@@ -246,12 +277,11 @@ def _failures_from_cases(cases: pd.DataFrame, source: pd.DataFrame, limit: int) 
         rows = group["index"].dropna().astype(int).drop_duplicates().sort_values()
         shown = source.loc[rows, FRAME_CHECK_COLUMNS[str(check)]]
         failures.append(_case_failure(str(check), None, len(rows), _row_examples(shown, limit)))
-    for (column, check), group in cases[~frame_wide].groupby(["column", "check"], sort=False):
+    for (column, rule), group in cases[~frame_wide].groupby(["column", "check"], sort=False):
         rows = group["index"].dropna().astype(int).drop_duplicates().sort_values()
-        values = source.loc[rows, column]
-        failures.append(
-            _case_failure(str(check), str(column), len(rows), _examples(values, limit))
-        )
+        name = str(column)
+        values = source.loc[rows, name]
+        failures.append(_case_failure(str(rule), name, len(rows), _examples(values, limit)))
     return failures
 
 
@@ -285,11 +315,10 @@ def validate_transactions(
     report = ValidationReport(
         passed=not failures,
         rows=len(frame),
-        columns=[_excerpt(c) for c in frame.columns],
+        columns=[_shorten(str(c)) for c in frame.columns],
         failures=failures,
         warnings=[],
         handled_quirks={},
-        checked_at=datetime.now(UTC),
     )
     return ValidationResult(report=report, frame=None if failures else typed)
 

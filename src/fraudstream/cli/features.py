@@ -1,0 +1,147 @@
+"""``fraudstream features``: build the feature table of a transaction file, list the declaration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from fraudstream.cli.context import app_state
+from fraudstream.errors import ConfigError, DataValidationError
+from fraudstream.feature_store import (
+    FEATURE_DEFINITION,
+    FEATURE_NAMES,
+    Feature,
+    compute_features,
+    definition_version,
+)
+from fraudstream.io import atomic_path, write_frame
+from fraudstream.logs import stage
+from fraudstream.training.pipeline import run_features, validation_error
+from fraudstream.transactions.files import read_transaction_file
+from fraudstream.transactions.labels import with_label_times
+from fraudstream.transactions.validate import validate_transactions
+
+#: File suffix → the format ``write_frame`` takes (and the reader to use).
+FILE_FORMATS = {".csv": "csv", ".parquet": "parquet"}
+_LIST_HEADER = ("name", "entity", "window", "aggregation", "delay", "description")
+
+
+def _file_format(path: Path, option: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FILE_FORMATS:
+        shown = f"suffix {path.suffix!r} is not supported" if path.suffix else "has no suffix"
+        msg = f"{option} {path}: {shown}; name the file *.parquet or *.csv"
+        raise ConfigError(msg)
+    return FILE_FORMATS[suffix]
+
+
+def read_transactions(path: Path, max_examples: int) -> pd.DataFrame:
+    """Read and validate a transaction file (CSV or Parquet); return it typed.
+
+    Raises:
+        IngestionError: the file is missing, empty or not a table.
+        DataValidationError: a value breaks the contract (the message names column and row).
+    """
+    result = validate_transactions(read_transaction_file(path), max_examples)
+    if result.frame is None:
+        raise DataValidationError(validation_error(result.report, str(path), None))
+    return result.frame
+
+
+def build(
+    ctx: typer.Context,
+    input_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--input", "-i", help="Transactions: *.csv or *.parquet (default: the pipeline's)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Feature table to write: *.parquet or *.csv."),
+    ] = None,
+) -> None:
+    """Compute every declared feature for every transaction (point in time) into one table.
+
+    The table has TRANSACTION_ID then one column per feature, in the input's row order. Files
+    without labels are fine: label-based features are then 0 (no fraud known). Without --input
+    and --output this is the pipeline's stage: the validated transactions of data/processed
+    into data/features.
+    """
+    config = app_state(ctx).config()
+    if input_path is None and output is None:
+        with stage("features"):
+            summary = run_features(config)
+        typer.echo(
+            f"wrote {summary.rows:,} rows x {len(summary.features)} features to "
+            f"{config.paths.features_dir} (definition {summary.definition_version})"
+        )
+        return
+    if input_path is None or output is None:
+        msg = "give both --input and --output, or neither (the pipeline's files)"
+        raise ConfigError(msg)
+    output_format = _file_format(output, "--output")
+    transactions = with_label_times(
+        read_transactions(input_path, config.validation.max_examples),
+        config.validation.default_label_delay_days,
+    )
+    features = compute_features(transactions)
+    with atomic_path(output) as tmp:
+        write_frame(tmp, features, output_format)
+    typer.echo(
+        f"wrote {len(features):,} rows x {len(FEATURE_NAMES)} features to {output} "
+        f"(definition {definition_version()})"
+    )
+
+
+def _row(feature: Feature) -> tuple[str, ...]:
+    return (
+        feature.name,
+        "-" if feature.entity is None else feature.entity.value,
+        f"{feature.window_days}d" if feature.window_days else "-",
+        feature.aggregation.value,
+        f"{feature.delay_days}d" if feature.entity is not None else "-",
+        feature.description,
+    )
+
+
+def format_definition(definition: tuple[Feature, ...] = FEATURE_DEFINITION) -> str:
+    """The declaration as an aligned text table, one feature per line."""
+    rows = [_LIST_HEADER, *(_row(f) for f in definition)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_LIST_HEADER) - 1)]
+    lines = [
+        "  ".join([*(v.ljust(w) for v, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def list_features() -> None:
+    """Print the feature declaration: name, entity, window, aggregation, delay, description."""
+    typer.echo(format_definition())
+    typer.echo(f"\n{len(FEATURE_DEFINITION)} features, definition {definition_version()}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``features`` command group (``build``, ``list``) to ``app``."""
+    group = typer.Typer(
+        name="features",
+        help="The feature declaration and the offline (point-in-time) feature table.",
+        no_args_is_help=True,
+    )
+    group.command("build")(build)
+    group.command("list")(list_features)
+    app.add_typer(group, name="features")
+
+
+__all__ = [
+    "FILE_FORMATS",
+    "build",
+    "format_definition",
+    "list_features",
+    "read_transactions",
+    "register",
+]

@@ -1,0 +1,214 @@
+"""The offline feature computation: every declared feature for a whole file, vectorised.
+
+:func:`compute_features` reads the declaration (:mod:`fraudstream.feature_store.definition`) and
+has one implementation per :class:`~fraudstream.feature_store.definition.Aggregation`, none per
+feature. It follows the point-in-time rule of the declaration exactly:
+
+- events are ordered by ``(TX_DATETIME, TRANSACTION_ID)``; the features of transaction ``i`` at
+  ``t`` use only transactions ordered at or before ``i`` (a tie in time is broken by the id);
+- a window of ``w`` days with delay ``d`` covers ``(t - (d + w) days, t - d days]``;
+- a fraud counts only if its ``TX_LABEL_DATETIME <= t``; the current transaction's own label is
+  never used. A missing (NaT) label time means the label is never known.
+
+Labels: a frame without ``TX_LABEL_DATETIME`` gets label times ``TX_DATETIME`` + the default label
+delay (:func:`fraudstream.transactions.labels.with_label_times`). A frame without ``TX_FRAUD``
+(events to score, no labels) has no known fraud: label-based features are all 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fraudstream.feature_store.definition import (
+    DEFAULT_LABEL_DELAY_DAYS,
+    FEATURE_DEFINITION,
+    Aggregation,
+    Entity,
+    Feature,
+    feature_names,
+)
+from fraudstream.feature_store.events import Events, read_events
+from fraudstream.feature_store.timeline import (
+    DAY_NS,
+    FloatArray,
+    IntArray,
+    PrefixSums,
+    Timeline,
+    build_clock,
+    build_timeline,
+    known_fraud_counts,
+    prefix_sums,
+    window_bounds,
+)
+from fraudstream.transactions.contract import TRANSACTION_ID
+
+_HOUR_NS = 3_600 * 10**9
+#: 1970-01-01 was a Thursday (weekday 3, Monday being 0).
+_EPOCH_WEEKDAY = 3
+_LAST_NIGHT_HOUR = 6
+
+
+@dataclass
+class _Context:
+    """The events, one timeline per entity, and results shared by several features."""
+
+    events: Events
+    timelines: dict[Entity, Timeline]
+    _sums: dict[Entity, PrefixSums] = field(default_factory=dict)
+    _bounds: dict[tuple[Entity, int, int, bool], tuple[IntArray, IntArray]] = field(
+        default_factory=dict
+    )
+
+    def bounds(self, feature: Feature, *, include_current: bool) -> tuple[IntArray, IntArray]:
+        entity = _entity(feature)
+        key = (entity, feature.window_days, feature.delay_days, include_current)
+        if key not in self._bounds:
+            self._bounds[key] = window_bounds(
+                self.timelines[entity],
+                feature.window_days,
+                feature.delay_days,
+                include_current=include_current,
+            )
+        return self._bounds[key]
+
+    def sums(self, entity: Entity) -> PrefixSums:
+        if entity not in self._sums:
+            self._sums[entity] = prefix_sums(self.events.amount[self.timelines[entity].rows])
+        return self._sums[entity]
+
+    def to_input_order(self, feature: Feature, values: FloatArray) -> FloatArray:
+        out = np.empty(values.size, dtype=np.float64)
+        out[self.timelines[_entity(feature)].rows] = values
+        return out
+
+
+def _entity(feature: Feature) -> Entity:
+    if feature.entity is None:  # excluded by Feature's own validation
+        msg = f"feature {feature.name!r} has no entity"
+        raise ValueError(msg)
+    return feature.entity
+
+
+def _ratio(numerator: FloatArray, denominator: FloatArray, empty: float) -> FloatArray:
+    """``numerator / denominator``, and ``empty`` where the denominator is 0."""
+    safe = np.where(denominator > 0, denominator, 1.0)
+    return np.where(denominator > 0, numerator / safe, empty)
+
+
+def _amount(_: Feature, ctx: _Context) -> FloatArray:
+    return ctx.events.amount.copy()
+
+
+def _weekend(_: Feature, ctx: _Context) -> FloatArray:
+    weekday = (np.floor_divide(ctx.events.time_ns, DAY_NS) + _EPOCH_WEEKDAY) % 7
+    return (weekday >= 5).astype(np.float64)
+
+
+def _night(_: Feature, ctx: _Context) -> FloatArray:
+    hour = np.floor_divide(ctx.events.time_ns, _HOUR_NS) % 24
+    return (hour <= _LAST_NIGHT_HOUR).astype(np.float64)
+
+
+def _count(feature: Feature, ctx: _Context) -> FloatArray:
+    lo, hi = ctx.bounds(feature, include_current=True)
+    return ctx.to_input_order(feature, (hi - lo).astype(np.float64))
+
+
+def _mean_amount(feature: Feature, ctx: _Context) -> FloatArray:
+    lo, hi = ctx.bounds(feature, include_current=True)
+    total = ctx.sums(_entity(feature)).between(lo, hi)
+    return ctx.to_input_order(feature, _ratio(total, (hi - lo).astype(np.float64), 0.0))
+
+
+def _amount_ratio(feature: Feature, ctx: _Context) -> FloatArray:
+    entity = _entity(feature)
+    lo, hi = ctx.bounds(feature, include_current=False)
+    mean = _ratio(ctx.sums(entity).between(lo, hi), (hi - lo).astype(np.float64), 0.0)
+    amount = ctx.events.amount[ctx.timelines[entity].rows]
+    return ctx.to_input_order(feature, _ratio(amount, mean, 1.0))
+
+
+def _seconds_since_previous(feature: Feature, ctx: _Context) -> FloatArray:
+    gap_ns, has_previous = ctx.timelines[_entity(feature)].previous_gap_ns()
+    cap_ns = feature.window_days * DAY_NS
+    capped = np.where(has_previous, np.minimum(gap_ns, cap_ns), cap_ns)
+    return ctx.to_input_order(feature, capped / 1e9)
+
+
+def _known_frauds(feature: Feature, ctx: _Context) -> FloatArray:
+    timeline = ctx.timelines[_entity(feature)]
+    events = ctx.events
+    if events.is_fraud is None or events.label_ns is None:
+        return np.zeros(timeline.size, dtype=np.float64)
+    counts = known_fraud_counts(
+        timeline, events.is_fraud, events.label_ns, feature.window_days, feature.delay_days
+    )
+    return counts.astype(np.float64)
+
+
+def _fraud_count(feature: Feature, ctx: _Context) -> FloatArray:
+    return ctx.to_input_order(feature, _known_frauds(feature, ctx))
+
+
+def _fraud_risk(feature: Feature, ctx: _Context) -> FloatArray:
+    lo, hi = ctx.bounds(feature, include_current=False)
+    risk = _ratio(_known_frauds(feature, ctx), (hi - lo).astype(np.float64), 0.0)
+    return ctx.to_input_order(feature, risk)
+
+
+#: One implementation per aggregation kind; values come back in input row order.
+_AGGREGATIONS: dict[Aggregation, Callable[[Feature, _Context], FloatArray]] = {
+    Aggregation.AMOUNT: _amount,
+    Aggregation.WEEKEND: _weekend,
+    Aggregation.NIGHT: _night,
+    Aggregation.COUNT: _count,
+    Aggregation.MEAN_AMOUNT: _mean_amount,
+    Aggregation.AMOUNT_RATIO: _amount_ratio,
+    Aggregation.SECONDS_SINCE_PREVIOUS: _seconds_since_previous,
+    Aggregation.FRAUD_COUNT: _fraud_count,
+    Aggregation.FRAUD_RISK: _fraud_risk,
+}
+
+
+def compute_features(
+    transactions: pd.DataFrame,
+    definition: tuple[Feature, ...] = FEATURE_DEFINITION,
+    *,
+    default_label_delay_days: float = DEFAULT_LABEL_DELAY_DAYS,
+) -> pd.DataFrame:
+    """Compute every feature of ``definition`` for every transaction, point in time.
+
+    Args:
+        transactions: Transactions in the contract's layout, in any row order. The labels
+            (``TX_FRAUD``, ``TX_LABEL_DATETIME``) are optional; see the module docstring.
+        definition: The features to compute, in output order.
+        default_label_delay_days: Label delay assumed when ``TX_LABEL_DATETIME`` is absent.
+
+    Returns:
+        ``TRANSACTION_ID`` (int64) then one float64 column per feature, one row per input row in
+        the input order, with the input's index.
+
+    Raises:
+        DataValidationError: A required column is missing or holds unusable values.
+    """
+    names = feature_names(definition)
+    entities = {f.entity for f in definition if f.entity is not None}
+    events = read_events(transactions, entities, default_label_delay_days)
+    # One (features x rows) block, handed to pandas without a copy.
+    values = np.zeros((len(names), events.ids.size), dtype=np.float64)
+    if events.ids.size:
+        clock = build_clock(events.time_ns, events.ids)
+        timelines = {e: build_timeline(clock, events.entity_ids[e]) for e in entities}
+        ctx = _Context(events, timelines)
+        for row, feature in enumerate(definition):
+            values[row] = _AGGREGATIONS[feature.aggregation](feature, ctx)
+    frame = pd.DataFrame(values.T, index=transactions.index, columns=list(names), copy=False)
+    frame.insert(0, TRANSACTION_ID, events.ids)
+    return frame
+
+
+__all__ = ["compute_features"]
