@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from fraudstream.cli.context import app_state
@@ -14,12 +15,15 @@ from fraudstream.errors import DataValidationError
 from fraudstream.io import write_text_atomic
 from fraudstream.logs import stage
 from fraudstream.training.pipeline import (
-    feature_head,
-    read_summary,
+    FEATURES_FILE,
+    FEATURES_SUMMARY,
+    TRANSACTIONS_FILE,
     run_ingest,
     run_validate,
     validation_error,
 )
+from fraudstream.training.summary import feature_head, read_summary, scenario_examples
+from fraudstream.transactions.contract import TRANSACTION_ID
 from fraudstream.transactions.files import read_transaction_file
 from fraudstream.transactions.report import format_report
 from fraudstream.transactions.validate import validate_transactions
@@ -134,28 +138,36 @@ def params(
         typer.echo(f"wrote {output}")
 
 
+def _table(frame: pd.DataFrame) -> str:
+    """One column per row of ``frame``: feature names down the side fit any terminal."""
+    return frame.T.to_string(float_format=lambda v: f"{v:,.4g}")
+
+
 def summary(
     ctx: typer.Context,
     rows: Annotated[int, typer.Option("--rows", min=1, max=50, help="Feature rows to show.")] = 5,
 ) -> None:
-    """Summarise what the pipeline built: rows, fraud rate, scenario mix, the feature table's head."""
-    config = app_state(ctx).config()
-    built = read_summary(config)
+    """Summarise what the pipeline built: rows, fraud rate, scenario mix, the feature table."""
+    paths = app_state(ctx).config().paths
+    built = read_summary(paths.features_dir / FEATURES_SUMMARY)
     typer.echo(
         f"{built.rows:,} transactions from {built.first_transaction} to {built.last_transaction}; "
         f"{built.frauds:,} frauds ({built.fraud_rate:.3%})"
     )
-    mix = ", ".join(f"{name} {share:.1%}" for name, share in built.scenario_share.items())
-    typer.echo(f"scenario mix: {mix}")
+    mix = ", ".join(f"{name} {share:.1%}" for name, share in built.fraud_mix.items())
+    typer.echo(f"frauds by scenario: {mix or 'no labels'}")
+    features_path = paths.features_dir / FEATURES_FILE
+    head = feature_head(features_path, rows)
     typer.echo(
-        f"{len(built.features)} features (definition {built.definition_version}); "
-        f"the first {rows} transactions, one column each:"
+        f"\n{len(built.features)} features (definition {built.definition_version}); "
+        f"the feature table's first {len(head)} rows:"
     )
-    head = feature_head(config, rows)
-    typer.echo(head.set_index(head.columns[0]).T.to_string(float_format=lambda v: f"{v:,.4g}"))
-    typer.echo(
-        f"reports: {config.paths.reports_dir / 'validation.txt'}, {config.paths.features_dir}"
-    )
+    typer.echo(_table(head.set_index(TRANSACTION_ID)))
+    examples = scenario_examples(paths.processed_dir / TRANSACTIONS_FILE, features_path)
+    if not examples.empty:
+        typer.echo("\nthe last transaction of each scenario:")
+        typer.echo(_table(examples))
+    typer.echo(f"\nreports: {paths.reports_dir / 'validation.txt'}; tables: {paths.features_dir}/")
 
 
 def register(app: typer.Typer) -> None:

@@ -12,17 +12,15 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict
 
 from fraudstream.config import FraudstreamConfig
 from fraudstream.errors import DataValidationError, PipelineStateError
-from fraudstream.feature_store import compute_features, definition_version
+from fraudstream.feature_store import compute_features
 from fraudstream.io import atomic_paths, sha256_file, write_frame
 from fraudstream.training.ingest import ingest_transactions
 from fraudstream.training.manifest import IngestManifest, read_manifest
 from fraudstream.training.sources import ProgressCallback
-from fraudstream.transactions.contract import SCENARIOS, TX_DATETIME, TX_FRAUD, TX_FRAUD_SCENARIO
+from fraudstream.training.summary import DataSummary, summarize
 from fraudstream.transactions.files import read_transaction_file
 from fraudstream.transactions.labels import with_label_times
 from fraudstream.transactions.report import ValidationReport, format_report
@@ -35,22 +33,6 @@ VALIDATION_TEXT = "validation.txt"
 TRANSACTIONS_FILE = "transactions.parquet"
 FEATURES_FILE = "features.parquet"
 FEATURES_SUMMARY = "features.json"
-
-
-class DataSummary(BaseModel):
-    """What the feature stage built from: rows, fraud rate, scenario mix, the definition."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    processed_sha256: str
-    rows: int
-    frauds: int
-    fraud_rate: float
-    scenario_share: dict[str, float]
-    first_transaction: str
-    last_transaction: str
-    features: list[str]
-    definition_version: str
 
 
 def run_ingest(
@@ -126,30 +108,6 @@ def _processed(config: FraudstreamConfig) -> Path:
     return path
 
 
-def summarize(frame: pd.DataFrame, features: list[str], processed_sha256: str) -> DataSummary:
-    """Rows, fraud rate, scenario mix and time span of a typed transaction frame."""
-    frauds = int(frame[TX_FRAUD].sum()) if TX_FRAUD in frame else 0
-    shares = (
-        frame[TX_FRAUD_SCENARIO].value_counts(normalize=True).sort_index()
-        if TX_FRAUD_SCENARIO in frame
-        else pd.Series(dtype="float64")
-    )
-    return DataSummary(
-        processed_sha256=processed_sha256,
-        rows=len(frame),
-        frauds=frauds,
-        fraud_rate=round(frauds / max(len(frame), 1), 6),
-        scenario_share={
-            SCENARIOS[int(k)]: round(float(v), 6)
-            for k, v in zip(shares.index.tolist(), shares.tolist(), strict=True)
-        },
-        first_transaction=str(frame[TX_DATETIME].min()),
-        last_transaction=str(frame[TX_DATETIME].max()),
-        features=features,
-        definition_version=definition_version(),
-    )
-
-
 def run_features(config: FraudstreamConfig) -> DataSummary:
     """Compute every declared feature of the validated transactions, point in time."""
     path = _processed(config)
@@ -164,41 +122,12 @@ def run_features(config: FraudstreamConfig) -> DataSummary:
     return summary
 
 
-def read_summary(config: FraudstreamConfig) -> DataSummary:
-    """The summary the feature stage wrote.
-
-    Raises:
-        PipelineStateError: the feature stage has not run yet.
-    """
-    path = config.paths.features_dir / FEATURES_SUMMARY
-    if not path.is_file():
-        msg = (
-            f"{path} is missing: run the pipeline first (`make pipeline` or `fraudstream pipeline`)"
-        )
-        raise PipelineStateError(msg)
-    return DataSummary.model_validate_json(path.read_text(encoding="utf-8"))
-
-
-def feature_head(config: FraudstreamConfig, rows: int) -> pd.DataFrame:
-    """The first ``rows`` rows of the feature table the feature stage wrote."""
-    path = config.paths.features_dir / FEATURES_FILE
-    if not path.is_file():
-        msg = (
-            f"{path} is missing: run the pipeline first (`make pipeline` or `fraudstream pipeline`)"
-        )
-        raise PipelineStateError(msg)
-    first = next(pq.ParquetFile(path).iter_batches(batch_size=rows))
-    head: pd.DataFrame = first.to_pandas()
-    return head
-
-
 __all__ = [
-    "DataSummary",
-    "feature_head",
-    "read_summary",
+    "FEATURES_FILE",
+    "FEATURES_SUMMARY",
+    "TRANSACTIONS_FILE",
     "run_features",
     "run_ingest",
     "run_validate",
-    "summarize",
     "validation_error",
 ]
