@@ -1,9 +1,10 @@
 """The DVC pipeline (ingest → validate → features), run for real in a small temporary project.
 
-The project holds the repository's ``dvc.yaml``, ``.dvc/config``, ``.gitignore`` and
-``configs/``, with the simulator shrunk to 100 cards x 200 terminals x 30 days, and the feature
-definitions the ``features`` stage depends on. ``params.yaml`` is written by ``fraudstream
-params``, as ``make pipeline`` does.
+The project holds the repository's ``dvc.yaml``, ``.dvc/config``, ``.dvcignore``,
+``.gitignore`` and ``configs/``, with the simulator shrunk to 100 cards x 200 terminals x 30
+days, and the code the stages depend on. ``params.yaml`` is written by ``fraudstream params``,
+as ``make pipeline`` does. The repository's own committed ``params.yaml`` and ``dvc.lock`` are
+checked against the code and configuration they claim to record.
 """
 
 from __future__ import annotations
@@ -34,8 +35,23 @@ OUTPUTS = (
 )
 UP_TO_DATE = "Data and pipelines are up to date."
 #: What the project copies from the repository, besides configs/ and the feature definitions.
-COPIED = ("dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".gitignore", "configs/logging.yaml")
+COPIED = (
+    "dvc.yaml",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    ".dvcignore",
+    ".gitignore",
+    "configs/logging.yaml",
+)
 FEATURE_STORE = Path("src/fraudstream/feature_store")
+
+
+def _code_deps() -> list[Path]:
+    """The source files and folders the stages of ``dvc.yaml`` depend on."""
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    deps = {dep for stage in stages.values() for dep in stage.get("deps", [])}
+    return sorted(Path(dep) for dep in deps if dep.startswith("src/"))
+
 
 pytestmark = pytest.mark.integration
 
@@ -88,11 +104,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in COPIED:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(REPO_ROOT / name, root / name)
-    shutil.copytree(
-        REPO_ROOT / FEATURE_STORE,
-        root / FEATURE_STORE,
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    for dep in _code_deps():
+        if (REPO_ROOT / dep).is_dir():
+            shutil.copytree(
+                REPO_ROOT / dep, root / dep, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            (root / dep).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(REPO_ROOT / dep, root / dep)
     config = yaml.safe_load((REPO_ROOT / "configs" / "config.yaml").read_text(encoding="utf-8"))
     config["data"]["source"] = "simulator"
     config["simulator"] |= SMALL_SIMULATION
@@ -128,13 +147,38 @@ def test_a_second_repro_reproduces_nothing(project: Path, first_run: str) -> Non
     assert UP_TO_DATE in _run(project, "dvc", "status")
 
 
-def test_params_are_git_ignored_run_state_but_the_lock_file_is_not(project: Path) -> None:
+def test_neither_params_nor_lock_is_git_ignored(project: Path) -> None:
     def ignored(name: str) -> bool:
         check = subprocess.run(["git", "check-ignore", "-q", name], cwd=project, check=False)
         return check.returncode == 0
 
-    assert ignored("params.yaml")
+    assert not ignored("params.yaml")
     assert not ignored("dvc.lock"), "DVC refuses to read or write a git-ignored dvc.lock"
+
+
+def test_the_committed_params_are_the_resolved_configuration(tmp_path: Path) -> None:
+    written = tmp_path / "params.yaml"
+    _run(REPO_ROOT, "fraudstream", "--no-env", "params", "--output", str(written))
+    assert written.read_text(encoding="utf-8") == (REPO_ROOT / "params.yaml").read_text(
+        encoding="utf-8"
+    ), "params.yaml is stale: run `make pipeline` and commit params.yaml and dvc.lock"
+
+
+def test_the_committed_lock_records_the_current_code_and_params() -> None:
+    status = json.loads(_run(REPO_ROOT, "dvc", "status", "--json"))
+    stale = {
+        stage: change
+        for stage, changes in status.items()
+        for change in changes
+        if isinstance(change, dict)
+        and ({"changed deps", "changed params"} & change.keys())
+        and any(
+            str(path).startswith("src/") or path == "params.yaml"
+            for kind in ("changed deps", "changed params")
+            for path in change.get(kind, {})
+        )
+    }
+    assert stale == {}, "dvc.lock is stale: run `make pipeline` and commit dvc.lock"
 
 
 def test_a_validation_setting_change_reruns_validation_but_not_ingestion(
