@@ -31,7 +31,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from fraudstream.feature_store import compute_features
-from fraudstream.simulator import SimulatorConfig, simulate, summarize
+from fraudstream.simulator import SimulatorConfig, simulate
+from fraudstream.transactions.summary import summarize
 
 #: The handbook's 15 baseline inputs.
 BASELINE_INPUTS = [

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from fraudstream.simulator import SimulationSummary, SimulatorConfig, simulate, summarize
+from fraudstream.simulator import SimulatorConfig, simulate
+from fraudstream.transactions.summary import TransactionSummary, summarize
 
 REFERENCE = {
     "rows": 1_754_155,
@@ -38,7 +39,7 @@ def _cpu() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def _measured(summary: SimulationSummary) -> dict[str, float]:
+def _measured(summary: TransactionSummary) -> dict[str, float]:
     return {
         "rows": summary.rows,
         "frauds": summary.frauds,
@@ -54,7 +55,7 @@ def _cell(name: str, value: float) -> str:
     return f"{value:.2%}" if name == "fraud rate" else f"{value:,.0f}"
 
 
-def _table(summary: SimulationSummary, is_reference_size: bool) -> str:
+def _table(summary: TransactionSummary, is_reference_size: bool) -> str:
     lines = [f"{'':<18}{'simulated':>12}{'reference':>12}{'diff':>9}"]
     for name, value in _measured(summary).items():
         reference = REFERENCE[name]

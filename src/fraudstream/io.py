@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel
 
+from fraudstream.errors import ConfigError
+
 _CHUNK = 1 << 20
 _DEFAULT_MODE = 0o644
 
@@ -65,6 +67,28 @@ def write_model_json(destination: Path, model: BaseModel) -> None:
     write_text_atomic(destination, model.model_dump_json(indent=2) + "\n")
 
 
+#: Table file suffixes and the format :func:`write_frame` takes for each.
+FRAME_FORMATS = {".csv": "csv", ".parquet": "parquet"}
+
+
+def frame_format(path: Path, option: str) -> str:
+    """The table format of ``path`` from its suffix.
+
+    Args:
+        path: Where a table will be written.
+        option: How the user gave the path (``--output``), for the message.
+
+    Raises:
+        ConfigError: the suffix is neither ``.csv`` nor ``.parquet``.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in FRAME_FORMATS:
+        shown = f"suffix {path.suffix!r} is not supported" if path.suffix else "has no suffix"
+        msg = f"{option} {path}: {shown}; name the file *.parquet or *.csv"
+        raise ConfigError(msg)
+    return FRAME_FORMATS[suffix]
+
+
 def write_frame(path: Path, frame: pd.DataFrame, file_format: str) -> None:
     """Write a DataFrame as ``csv`` or ``parquet`` to ``path`` (not atomic by itself)."""
     writers: dict[str, Callable[[Path], None]] = {
@@ -87,8 +111,10 @@ def sha256_file(path: Path) -> str:
 
 
 __all__ = [
+    "FRAME_FORMATS",
     "atomic_path",
     "atomic_paths",
+    "frame_format",
     "sha256_file",
     "write_frame",
     "write_model_json",

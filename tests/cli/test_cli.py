@@ -62,7 +62,7 @@ def test_pipeline_runs_every_stage_and_summary_shows_it(
     code, out, err = run_cli(capsys, "summary", "--rows", "3")
     assert code == 0, err
     assert f"{len(processed):,} transactions" in out
-    assert "frauds by scenario: amount over 220" in out
+    assert "frauds by scenario: amount over 220 " in out
     assert "CUSTOMER_ID_NB_TX_7DAY_WINDOW" in out
 
 

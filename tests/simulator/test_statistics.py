@@ -24,9 +24,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from fraudstream.simulator import SimulatorConfig, simulate, summarize
+from fraudstream.simulator import SimulatorConfig, simulate
 from fraudstream.simulator.population import draw_population
 from fraudstream.transactions.contract import TX_FRAUD_SCENARIO, TX_TIME_DAYS
+from fraudstream.transactions.summary import summarize
 
 pytestmark = pytest.mark.data
 

@@ -150,12 +150,13 @@ def summary(
     """Summarise what the pipeline built: rows, fraud rate, scenario mix, the feature table."""
     paths = app_state(ctx).config().paths
     built = read_summary(paths.features_dir / FEATURES_SUMMARY)
+    seen = built.transactions
     typer.echo(
-        f"{built.rows:,} transactions from {built.first_transaction} to {built.last_transaction}; "
-        f"{built.frauds:,} frauds ({built.fraud_rate:.3%})"
+        f"{seen.rows:,} transactions from {seen.first_datetime} to {seen.last_datetime}, "
+        f"{seen.active_customers:,} cards, {seen.active_terminals:,} terminals; "
+        f"{seen.frauds:,} frauds ({seen.fraud_rate:.3%})"
     )
-    mix = ", ".join(f"{name} {share:.1%}" for name, share in built.fraud_mix.items())
-    typer.echo(f"frauds by scenario: {mix or 'no labels'}")
+    typer.echo(f"frauds by scenario: {seen.scenario_mix() if seen.frauds else 'no labels'}")
     features_path = paths.features_dir / FEATURES_FILE
     head = feature_head(features_path, rows)
     typer.echo(

@@ -17,25 +17,14 @@ from fraudstream.feature_store import (
     compute_features,
     definition_version,
 )
-from fraudstream.io import atomic_path, write_frame
+from fraudstream.io import atomic_path, frame_format, write_frame
 from fraudstream.logs import stage
 from fraudstream.training.pipeline import run_features, validation_error
 from fraudstream.transactions.files import read_transaction_file
 from fraudstream.transactions.labels import with_label_times
 from fraudstream.transactions.validate import validate_transactions
 
-#: File suffix → the format ``write_frame`` takes (and the reader to use).
-FILE_FORMATS = {".csv": "csv", ".parquet": "parquet"}
 _LIST_HEADER = ("name", "entity", "window", "aggregation", "delay", "description")
-
-
-def _file_format(path: Path, option: str) -> str:
-    suffix = path.suffix.lower()
-    if suffix not in FILE_FORMATS:
-        shown = f"suffix {path.suffix!r} is not supported" if path.suffix else "has no suffix"
-        msg = f"{option} {path}: {shown}; name the file *.parquet or *.csv"
-        raise ConfigError(msg)
-    return FILE_FORMATS[suffix]
 
 
 def read_transactions(path: Path, max_examples: int) -> pd.DataFrame:
@@ -76,14 +65,14 @@ def build(
         with stage("features"):
             summary = run_features(config)
         typer.echo(
-            f"wrote {summary.rows:,} rows x {len(summary.features)} features to "
+            f"wrote {summary.transactions.rows:,} rows x {len(summary.features)} features to "
             f"{config.paths.features_dir} (definition {summary.definition_version})"
         )
         return
     if input_path is None or output is None:
         msg = "give both --input and --output, or neither (the pipeline's files)"
         raise ConfigError(msg)
-    output_format = _file_format(output, "--output")
+    output_format = frame_format(output, "--output")
     transactions = with_label_times(
         read_transactions(input_path, config.validation.max_examples),
         config.validation.default_label_delay_days,
@@ -138,7 +127,6 @@ def register(app: typer.Typer) -> None:
 
 
 __all__ = [
-    "FILE_FORMATS",
     "build",
     "format_definition",
     "list_features",

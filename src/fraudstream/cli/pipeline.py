@@ -39,7 +39,7 @@ def pipeline(
         with stage("features"):
             summary = run_features(config)
     typer.echo(
-        f"pipeline finished: {' → '.join(STAGES)}; {summary.rows:,} rows, "
+        f"pipeline finished: {' → '.join(STAGES)}; {summary.transactions.rows:,} rows, "
         f"{len(summary.features)} features"
     )
 

@@ -11,11 +11,11 @@ import typer
 from pydantic import ValidationError
 
 from fraudstream.errors import ConfigError
-from fraudstream.io import atomic_path, write_frame
-from fraudstream.simulator import SimulatorConfig, parse_drift, simulate, summarize
+from fraudstream.io import atomic_path, frame_format, write_frame
+from fraudstream.simulator import SimulatorConfig, parse_drift, simulate
+from fraudstream.transactions.summary import summarize
 
 #: Output suffix → the format ``write_frame`` takes.
-OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet"}
 #: Option names of the config fields, for error messages.
 _OPTION_NAMES = {
     "customers": "--customers",
@@ -39,16 +39,6 @@ _DRIFT_HELP = (
 
 def _default(field: str) -> Any:
     return SimulatorConfig.model_fields[field].default
-
-
-def output_format(output: Path) -> str:
-    """The file format of ``output`` from its suffix (``csv`` or ``parquet``)."""
-    suffix = output.suffix.lower()
-    if suffix not in OUTPUT_FORMATS:
-        shown = f"suffix {output.suffix!r} is not supported" if output.suffix else "has no suffix"
-        msg = f"--output {output}: {shown}; name the file *.parquet or *.csv"
-        raise ConfigError(msg)
-    return OUTPUT_FORMATS[suffix]
 
 
 def _start_date(text: str | None) -> date | None:
@@ -129,7 +119,7 @@ def simulate_command(
 
     Prints the number of rows, the fraud rate, the fraud mix by scenario and the time taken.
     """
-    file_format = output_format(output)
+    file_format = frame_format(output, "--output")
     options = {
         "customers": customers,
         "terminals": terminals,
@@ -161,4 +151,4 @@ def register(app: typer.Typer) -> None:
     app.command("simulate")(simulate_command)
 
 
-__all__ = ["OUTPUT_FORMATS", "build_config", "output_format", "register", "simulate_command"]
+__all__ = ["build_config", "register", "simulate_command"]

@@ -1,7 +1,7 @@
 """The transaction simulator: the handbook's published design, vectorised, plus drift injection.
 
 ``simulate(SimulatorConfig(...))`` returns a transaction frame in the contract's file layout;
-``summarize`` describes one; ``parse_drift`` reads the ``--drift`` syntax. See
+``parse_drift`` reads the ``--drift`` syntax. See
 ``docs/simulator.md``.
 """
 
@@ -16,7 +16,6 @@ from fraudstream.simulator.drift import (
     parse_drift,
 )
 from fraudstream.simulator.engine import simulate
-from fraudstream.simulator.summary import SimulationSummary, summarize
 
 __all__ = [
     "DRIFT_KINDS",
@@ -24,11 +23,9 @@ __all__ = [
     "AmountShiftDrift",
     "DriftSpec",
     "NewPatternDrift",
-    "SimulationSummary",
     "SimulatorConfig",
     "TerminalBurstDrift",
     "format_drift",
     "parse_drift",
     "simulate",
-    "summarize",
 ]

@@ -20,7 +20,7 @@ from fraudstream.io import atomic_paths, sha256_file, write_frame
 from fraudstream.training.ingest import ingest_transactions
 from fraudstream.training.manifest import IngestManifest, read_manifest
 from fraudstream.training.sources import ProgressCallback
-from fraudstream.training.summary import DataSummary, summarize
+from fraudstream.training.summary import DataSummary, summarize_build
 from fraudstream.transactions.files import read_transaction_file
 from fraudstream.transactions.labels import with_label_times
 from fraudstream.transactions.report import ValidationReport, format_report
@@ -113,12 +113,15 @@ def run_features(config: FraudstreamConfig) -> DataSummary:
     path = _processed(config)
     frame = pd.read_parquet(path)
     features = compute_features(frame)
-    summary = summarize(frame, [str(c) for c in features.columns[1:]], sha256_file(path))
+    summary = summarize_build(frame, [str(c) for c in features.columns[1:]], sha256_file(path))
     out = config.paths.features_dir
     with atomic_paths(out / FEATURES_FILE, out / FEATURES_SUMMARY) as (features_tmp, summary_tmp):
         write_frame(features_tmp, features, "parquet")
         summary_tmp.write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    logger.info("built features", extra={"rows": summary.rows, "features": len(summary.features)})
+    logger.info(
+        "built features",
+        extra={"rows": summary.transactions.rows, "features": len(summary.features)},
+    )
     return summary
 
 

@@ -1,6 +1,6 @@
 """What the data pipeline built, in numbers a person checks first.
 
-Rows, time span, fraud rate and the frauds' scenario mix (the simulator's reference: about
+The transactions' size, span, fraud rate and fraud mix (the simulator's reference: about
 7 / 62 / 31 % for large amounts / compromised terminals / compromised cards), the feature
 definition's version, and a few example rows of the feature table.
 """
@@ -15,58 +15,28 @@ from pydantic import BaseModel, ConfigDict
 
 from fraudstream.errors import PipelineStateError
 from fraudstream.feature_store import definition_version
-from fraudstream.transactions.contract import (
-    SCENARIOS,
-    TRANSACTION_ID,
-    TX_DATETIME,
-    TX_FRAUD,
-    TX_FRAUD_SCENARIO,
-)
+from fraudstream.transactions.contract import SCENARIOS, TRANSACTION_ID, TX_FRAUD_SCENARIO
+from fraudstream.transactions.summary import TransactionSummary, summarize
 
 _RUN_FIRST = "run the pipeline first (`make pipeline` or `fraudstream pipeline`)"
 
 
 class DataSummary(BaseModel):
-    """What the feature stage built from: rows, fraud rate, scenario mix, the definition."""
+    """What the feature stage built: the transactions it read, the features it wrote."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     processed_sha256: str
-    rows: int
-    frauds: int
-    fraud_rate: float
-    #: Transactions per scenario name (genuine included).
-    scenario_counts: dict[str, int]
-    #: Each fraud scenario's share of the frauds.
-    fraud_mix: dict[str, float]
-    first_transaction: str
-    last_transaction: str
+    transactions: TransactionSummary
     features: list[str]
     definition_version: str
 
 
-def summarize(frame: pd.DataFrame, features: list[str], processed_sha256: str) -> DataSummary:
-    """Rows, fraud rate, scenario mix and time span of a typed transaction frame."""
-    frauds = int(frame[TX_FRAUD].sum()) if TX_FRAUD in frame else 0
-    counts: dict[str, int] = {}
-    if TX_FRAUD_SCENARIO in frame:
-        per_code = frame[TX_FRAUD_SCENARIO].value_counts().sort_index()
-        counts = {
-            SCENARIOS[int(code)]: int(n)
-            for code, n in zip(per_code.index.tolist(), per_code.tolist(), strict=True)
-        }
-    genuine = SCENARIOS[0]
+def summarize_build(frame: pd.DataFrame, features: list[str], processed_sha256: str) -> DataSummary:
+    """The summary of one feature build from ``frame`` (typed transactions)."""
     return DataSummary(
         processed_sha256=processed_sha256,
-        rows=len(frame),
-        frauds=frauds,
-        fraud_rate=round(frauds / max(len(frame), 1), 6),
-        scenario_counts=counts,
-        fraud_mix={
-            name: round(n / frauds, 6) for name, n in counts.items() if name != genuine and frauds
-        },
-        first_transaction=str(frame[TX_DATETIME].min()),
-        last_transaction=str(frame[TX_DATETIME].max()),
+        transactions=summarize(frame),
         features=features,
         definition_version=definition_version(),
     )
@@ -120,4 +90,10 @@ def scenario_examples(transactions_path: Path, features_path: Path) -> pd.DataFr
     return indexed
 
 
-__all__ = ["DataSummary", "feature_head", "read_summary", "scenario_examples", "summarize"]
+__all__ = [
+    "DataSummary",
+    "feature_head",
+    "read_summary",
+    "scenario_examples",
+    "summarize_build",
+]

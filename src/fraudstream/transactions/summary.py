@@ -1,4 +1,4 @@
-"""A few numbers that describe a simulated transaction log (CLI output, benchmark, docs)."""
+"""A few numbers that describe a transaction log: size, span, fraud rate and fraud mix."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from fraudstream.transactions.contract import (
 _HANDBOOK_SCENARIOS = 3
 
 
-class SimulationSummary(BaseModel):
+class TransactionSummary(BaseModel):
     """Size, fraud rate and fraud mix of a transaction frame.
 
     Attributes:
@@ -47,26 +47,27 @@ class SimulationSummary(BaseModel):
     last_datetime: datetime | None
 
     def scenario_mix(self) -> str:
-        """The fraud mix on one line, e.g. ``1: 973 (6.6%), 2: 9,077 (61.8%), ...``.
+        """The fraud mix on one line, e.g. ``amount over 220 973 (6.6%), compromised …``.
 
         The handbook's scenarios 1-3 are always listed; later codes only when present.
         """
         return ", ".join(
-            f"{code}: {self.scenario_counts[code]:,} ({self.scenario_shares[code]:.1%})"
+            f"{SCENARIOS[code]} {self.scenario_counts[code]:,} ({self.scenario_shares[code]:.1%})"
             for code in self.scenario_shares
             if code <= _HANDBOOK_SCENARIOS or self.scenario_counts[code]
         )
 
 
-def summarize(frame: pd.DataFrame) -> SimulationSummary:
-    """Summarise a transaction frame in the contract's layout (labels included)."""
+def summarize(frame: pd.DataFrame) -> TransactionSummary:
+    """Summarise a transaction frame in the contract's layout (without labels: no frauds)."""
     rows = len(frame)
-    counts = frame[TX_FRAUD_SCENARIO].value_counts()
+    labelled = TX_FRAUD in frame and TX_FRAUD_SCENARIO in frame
+    counts = frame[TX_FRAUD_SCENARIO].value_counts() if labelled else pd.Series(dtype="int64")
     scenario_counts = {code: int(counts.get(code, 0)) for code in SCENARIOS}
-    frauds = int(frame[TX_FRAUD].sum())
+    frauds = int(frame[TX_FRAUD].sum()) if labelled else 0
     shares = {code: (n / frauds if frauds else 0.0) for code, n in scenario_counts.items() if code}
     times = frame[TX_DATETIME]
-    return SimulationSummary(
+    return TransactionSummary(
         rows=rows,
         frauds=frauds,
         fraud_rate=frauds / rows if rows else 0.0,
@@ -79,4 +80,4 @@ def summarize(frame: pd.DataFrame) -> SimulationSummary:
     )
 
 
-__all__ = ["SimulationSummary", "summarize"]
+__all__ = ["TransactionSummary", "summarize"]
