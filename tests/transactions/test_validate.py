@@ -133,3 +133,13 @@ def test_examples_are_capped_and_the_count_is_complete(transactions: pd.DataFram
     )
     assert failure.failing_rows == 40
     assert len(failure.examples) == 3
+
+
+def test_time_zone_aware_times_are_read_as_naive_utc(transactions: pd.DataFrame) -> None:
+    frame = transactions.head(10).copy()
+    frame["TX_DATETIME"] = frame["TX_DATETIME"].dt.tz_localize("Europe/Brussels")
+    frame["TX_LABEL_DATETIME"] = frame["TX_LABEL_DATETIME"].dt.tz_localize("Europe/Brussels")
+    result = validate_transactions(frame.astype({"TX_DATETIME": "str"}))
+    assert result.frame is not None, format_report(result.report)
+    shift = transactions.head(10)["TX_DATETIME"] - result.frame["TX_DATETIME"]
+    assert set(shift) == {pd.Timedelta(hours=2)}

@@ -149,48 +149,41 @@ def _parse_integer(raw: pd.Series, column: str, limit: int) -> tuple[pd.Series, 
     return (parsed.astype("int64") if not failures else parsed), failures
 
 
-def _parse_amount(raw: pd.Series, limit: int) -> tuple[pd.Series, list[Failure]]:
-    parsed = pd.to_numeric(raw, errors="coerce").astype("float64")
+def _unparsable(
+    raw: pd.Series, parsed: pd.Series, column: str, kind: str, fix: str, limit: int
+) -> list[Failure]:
+    """The values that were there but did not parse into ``kind``."""
     unparsable = parsed.isna() & raw.notna()
     if not unparsable.any():
-        return parsed, []
+        return []
     bad = raw[unparsable]
-    return parsed, [
-        _failure(
-            "dtype",
-            TX_AMOUNT,
-            f"column '{TX_AMOUNT}' must hold numbers; {len(bad)} value(s) are not",
-            f"write amounts as plain decimal numbers in '{TX_AMOUNT}'",
-            bad,
-            limit,
-        )
-    ]
+    message = f"column '{column}' must hold {kind}; {len(bad)} value(s) do not parse"
+    return [_failure("dtype", column, message, fix, bad, limit)]
+
+
+def _parse_amount(raw: pd.Series, limit: int) -> tuple[pd.Series, list[Failure]]:
+    parsed = pd.to_numeric(raw, errors="coerce").astype("float64")
+    fix = f"write amounts as plain decimal numbers in '{TX_AMOUNT}'"
+    return parsed, _unparsable(raw, parsed, TX_AMOUNT, "numbers", fix, limit)
+
+
+def _naive_utc(times: pd.Series) -> pd.Series:
+    """Time-zone-aware times as naive UTC; naive ones as they are."""
+    if isinstance(times.dtype, pd.DatetimeTZDtype):
+        naive: pd.Series = times.dt.tz_convert(UTC).dt.tz_localize(None)
+        return naive
+    return times
 
 
 def _parse_datetime(raw: pd.Series, column: str, limit: int) -> tuple[pd.Series, list[Failure]]:
-    if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        raw = raw.dt.tz_convert(UTC).dt.tz_localize(None)
+    raw = _naive_utc(raw)
     if pd.api.types.is_datetime64_dtype(raw):
         parsed = raw.astype("datetime64[ns]")
     else:
         parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
-        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-            parsed = parsed.dt.tz_convert(UTC).dt.tz_localize(None)
-        parsed = parsed.astype("datetime64[ns]")
-    unparsable = parsed.isna() & raw.notna()
-    if not unparsable.any():
-        return parsed, []
-    bad = raw[unparsable]
-    return parsed, [
-        _failure(
-            "dtype",
-            column,
-            f"column '{column}' must hold timestamps; {len(bad)} value(s) do not parse",
-            f"write '{column}' as ISO 8601 timestamps, e.g. 2018-04-01 07:19:05",
-            bad,
-            limit,
-        )
-    ]
+        parsed = _naive_utc(parsed).astype("datetime64[ns]")
+    fix = f"write '{column}' as ISO 8601 timestamps, e.g. 2018-04-01 07:19:05"
+    return parsed, _unparsable(raw, parsed, column, "timestamps", fix, limit)
 
 
 def _parse_columns(frame: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, list[Failure]]:
