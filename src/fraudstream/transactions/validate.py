@@ -8,13 +8,10 @@ It never stops at the first problem. The typed frame is handed on only when noth
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC
-from typing import cast
 
 import pandas as pd
-from pandera.errors import SchemaErrors
 
 from fraudstream.transactions.contract import (
     DATETIME_COLUMNS,
@@ -24,8 +21,8 @@ from fraudstream.transactions.contract import (
     OPTIONAL_COLUMNS,
     TX_AMOUNT,
 )
+from fraudstream.transactions.findings import failure, schema_failures, shorten
 from fraudstream.transactions.report import Failure, ValidationReport
-from fraudstream.transactions.schema import FRAME_CHECK_COLUMNS, transaction_schema
 
 DEFAULT_MAX_EXAMPLES = 5
 
@@ -36,51 +33,6 @@ class ValidationResult:
 
     report: ValidationReport
     frame: pd.DataFrame | None
-
-
-def _plain(value: object) -> object:
-    """Numpy scalars as Python ones, so examples read ``13`` rather than ``np.int64(13)``."""
-    item = getattr(value, "item", None)
-    return item() if callable(item) else value
-
-
-def _row(index: Hashable) -> int:
-    """1-based data-row number of a default RangeIndex label (the header is not counted)."""
-    return cast("int", index) + 1
-
-
-def _shorten(text: str, width: int = 40) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _excerpt(value: object) -> str:
-    """A value as the report quotes it: its repr, cut short (never megabytes back)."""
-    return _shorten(repr(_plain(value)))
-
-
-def _examples(values: pd.Series, limit: int) -> list[str]:
-    return [f"{_excerpt(value)} (row {_row(index)})" for index, value in values.head(limit).items()]
-
-
-def _row_examples(frame: pd.DataFrame, limit: int) -> list[str]:
-    """``row N: A=1, B=2`` for the first rows of ``frame`` (the columns a rule reads)."""
-    return [
-        f"row {_row(index)}: " + ", ".join(f"{c}={_excerpt(v)}" for c, v in row.items())
-        for index, row in frame.head(limit).iterrows()
-    ]
-
-
-def _failure(
-    check: str, column: str | None, message: str, fix: str, bad: pd.Series, limit: int
-) -> Failure:
-    return Failure(
-        check=check,
-        column=column,
-        message=message,
-        fix=fix,
-        failing_rows=len(bad),
-        examples=_examples(bad, limit),
-    )
 
 
 def _structure_failures(frame: pd.DataFrame) -> list[Failure]:
@@ -100,7 +52,7 @@ def _structure_failures(frame: pd.DataFrame) -> list[Failure]:
         Failure(
             check="no_extra_columns",
             column=column,
-            message=f"unexpected column '{_shorten(column)}'",
+            message=f"unexpected column '{shorten(column)}'",
             fix=f"remove it or rename it to one of {', '.join(FILE_COLUMNS)}",
         )
         for column in present
@@ -126,7 +78,7 @@ def _parse_integer(raw: pd.Series, column: str, limit: int) -> tuple[pd.Series, 
     if unparsable.any() or fractional.any():
         bad = raw[unparsable | fractional]
         failures.append(
-            _failure(
+            failure(
                 "dtype",
                 column,
                 f"column '{column}' must hold whole numbers; {len(bad)} value(s) are not",
@@ -137,7 +89,7 @@ def _parse_integer(raw: pd.Series, column: str, limit: int) -> tuple[pd.Series, 
         )
     if raw.isna().any():
         failures.append(
-            _failure(
+            failure(
                 "not_nullable",
                 column,
                 f"column '{column}' has {int(raw.isna().sum())} missing value(s)",
@@ -158,7 +110,7 @@ def _unparsable(
         return []
     bad = raw[unparsable]
     message = f"column '{column}' must hold {kind}; {len(bad)} value(s) do not parse"
-    return [_failure("dtype", column, message, fix, bad, limit)]
+    return [failure("dtype", column, message, fix, bad, limit)]
 
 
 def _parse_amount(raw: pd.Series, limit: int) -> tuple[pd.Series, list[Failure]]:
@@ -204,88 +156,6 @@ def _parse_columns(frame: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, list[
     return pd.DataFrame(typed, index=frame.index), failures
 
 
-#: What each check's failures are, and how to fix them (``{column}`` is filled in).
-_CHECK_TEXT = {
-    "isin": (
-        "value(s) outside the allowed set",
-        "use only the allowed values in '{column}' (TX_FRAUD 0/1, TX_FRAUD_SCENARIO 0-4)",
-    ),
-    "greater_than_or_equal_to": (
-        "negative value(s)",
-        "'{column}' cannot be negative: correct or drop those rows",
-    ),
-    "finite": (
-        "infinite value(s)",
-        "'{column}' must be a finite number: correct or drop those rows",
-    ),
-    "increasing": (
-        "id(s) not above the id before",
-        "sort the file by '{column}' and give every transaction a new, larger id",
-    ),
-    "field_uniqueness": (
-        "duplicate value(s)",
-        "'{column}' must be unique: drop the repeated transactions",
-    ),
-    "not_nullable": ("missing value(s)", "fill the missing '{column}' values or drop those rows"),
-    "in_time_order": (
-        "row(s) earlier than the row before",
-        "sort the file by TX_DATETIME, ids increasing with time",
-    ),
-    "days_match_seconds": (
-        "row(s) whose TX_TIME_DAYS is not TX_TIME_SECONDS // 86400",
-        "recompute TX_TIME_DAYS from TX_TIME_SECONDS",
-    ),
-    "fraud_matches_scenario": (
-        "row(s) whose TX_FRAUD disagrees with TX_FRAUD_SCENARIO",
-        "TX_FRAUD must be 1 exactly when TX_FRAUD_SCENARIO is not 0",
-    ),
-    "label_after_transaction": (
-        "row(s) whose label is known before the transaction",
-        "TX_LABEL_DATETIME must not be earlier than TX_DATETIME",
-    ),
-}
-
-
-def _case_failure(
-    check: str, column: str | None, failing_rows: int, examples: list[str]
-) -> Failure:
-    what, fix = _CHECK_TEXT.get(check, (f"value(s) breaking {check}", "correct or drop those rows"))
-    where = f"column '{column}'" if column else "the file"
-    return Failure(
-        check=check,
-        column=column,
-        message=f"{where} has {failing_rows} {what}",
-        fix=fix.format(column=column),
-        failing_rows=failing_rows,
-        examples=examples,
-    )
-
-
-def _failures_from_cases(cases: pd.DataFrame, source: pd.DataFrame, limit: int) -> list[Failure]:
-    """One failure per broken check, quoting the file's own values at the failing rows."""
-    failures = []
-    cases = cases.assign(check=cases["check"].astype(str).str.split("(").str[0])
-    frame_wide = cases["check"].isin(FRAME_CHECK_COLUMNS)
-    for check, group in cases[frame_wide].groupby("check", sort=False):
-        rows = group["index"].dropna().astype(int).drop_duplicates().sort_values()
-        shown = source.loc[rows, FRAME_CHECK_COLUMNS[str(check)]]
-        failures.append(_case_failure(str(check), None, len(rows), _row_examples(shown, limit)))
-    for (column, rule), group in cases[~frame_wide].groupby(["column", "check"], sort=False):
-        rows = group["index"].dropna().astype(int).drop_duplicates().sort_values()
-        name = str(column)
-        values = source.loc[rows, name]
-        failures.append(_case_failure(str(rule), name, len(rows), _examples(values, limit)))
-    return failures
-
-
-def _schema_failures(typed: pd.DataFrame, source: pd.DataFrame, limit: int) -> list[Failure]:
-    try:
-        transaction_schema({str(c) for c in typed.columns}).validate(typed, lazy=True)
-    except SchemaErrors as exc:
-        return _failures_from_cases(exc.failure_cases, source, limit)
-    return []
-
-
 def validate_transactions(
     frame: pd.DataFrame, max_examples: int = DEFAULT_MAX_EXAMPLES
 ) -> ValidationResult:
@@ -304,11 +174,11 @@ def validate_transactions(
     typed, parse_failures = _parse_columns(frame, max_examples)
     failures += parse_failures
     if not frame.empty:
-        failures += _schema_failures(typed, frame, max_examples)
+        failures += schema_failures(typed, frame, max_examples)
     report = ValidationReport(
         passed=not failures,
         rows=len(frame),
-        columns=[_shorten(str(c)) for c in frame.columns],
+        columns=[shorten(str(c)) for c in frame.columns],
         failures=failures,
         warnings=[],
         handled_quirks={},
