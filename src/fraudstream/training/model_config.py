@@ -1,0 +1,51 @@
+"""Configuration sections of the model stages: the protocol, the estimator, tuning."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EstimatorName = Literal["lightgbm", "logistic"]
+ClassWeight = Literal["auto", "none", "balanced"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Section):
+    """The estimator, its fixed hyperparameters (tuning may replace them) and the alert budget."""
+
+    estimator: EstimatorName = "lightgbm"
+    seed: int = 0
+    #: Cards an investigation team checks a day: the k of CP@k and the decision threshold's budget.
+    alert_budget_k: Annotated[int, Field(ge=1, le=100_000)] = 100
+    #: ``auto`` compares no weighting with balanced class weights on the validation folds and
+    #: keeps the better; ``none`` / ``balanced`` fix the choice.
+    class_weight: ClassWeight = "auto"
+    lightgbm: dict[str, Any] = Field(
+        default_factory=lambda: {
+            "n_estimators": 300,
+            "learning_rate": 0.05,
+            "num_leaves": 15,
+            "min_child_samples": 50,
+            "subsample": 0.8,
+            "subsample_freq": 1,
+            "colsample_bytree": 0.8,
+            "reg_lambda": 1.0,
+        }
+    )
+    logistic: dict[str, Any] = Field(default_factory=lambda: {"C": 1.0, "max_iter": 2000})
+
+
+class TuningConfig(_Section):
+    """Optuna search on the prequential folds (never on test days)."""
+
+    enabled: bool = True
+    n_trials: Annotated[int, Field(ge=1, le=10_000)] = 12
+    timeout_seconds: Annotated[float, Field(gt=0)] = 90.0
+    sampler_seed: int = 0
+
+
+__all__ = ["ClassWeight", "EstimatorName", "ModelConfig", "TuningConfig"]
