@@ -24,6 +24,9 @@ from pydantic_settings import (
 from fraudstream.errors import ConfigError
 from fraudstream.simulator import SimulatorConfig
 from fraudstream.training.config import DataSourceConfig, ValidationConfig
+from fraudstream.training.model_config import ModelConfig, TuningConfig
+from fraudstream.training.protocol import ProtocolConfig
+from fraudstream.training.registry_config import GateConfig, MlflowConfig, RegistryConfig
 
 ENV_PREFIX = "FRAUDSTREAM_"
 DEFAULT_CONFIG_PATH = Path("configs/config.yaml")
@@ -75,6 +78,12 @@ class FraudstreamConfig(_EnvOverYaml):
     data: DataSourceConfig = DataSourceConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     validation: ValidationConfig = ValidationConfig()
+    protocol: ProtocolConfig = ProtocolConfig()
+    model: ModelConfig = ModelConfig()
+    tuning: TuningConfig = TuningConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    registry: RegistryConfig = RegistryConfig()
+    gate: GateConfig = GateConfig()
 
 
 class LoggingConfig(_EnvOverYaml):

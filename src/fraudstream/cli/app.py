@@ -18,8 +18,10 @@ import typer
 from fraudstream import __version__
 from fraudstream.cli import data as data_commands
 from fraudstream.cli import features as feature_commands
+from fraudstream.cli import models as model_commands
 from fraudstream.cli import pipeline as pipeline_command
 from fraudstream.cli import simulate as simulate_command
+from fraudstream.cli import train as train_commands
 from fraudstream.config import (
     DEFAULT_CONFIG_PATH,
     FraudstreamConfig,
@@ -89,6 +91,8 @@ def version() -> None:
 simulate_command.register(app)
 data_commands.register(app)
 feature_commands.register(app)
+train_commands.register(app)
+model_commands.register(app)
 pipeline_command.register(app)
 
 

@@ -20,12 +20,11 @@ from fraudstream.training.pipeline import (
     TRANSACTIONS_FILE,
     run_ingest,
     run_validate,
-    validation_error,
 )
 from fraudstream.training.summary import feature_head, read_summary, scenario_examples
 from fraudstream.transactions.contract import TRANSACTION_ID
 from fraudstream.transactions.files import read_transaction_file
-from fraudstream.transactions.report import format_report
+from fraudstream.transactions.report import format_report, validation_error
 from fraudstream.transactions.validate import validate_transactions
 
 SourceOption = Annotated[

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from fraudstream.cli.context import app_state
-from fraudstream.errors import ConfigError, DataValidationError
+from fraudstream.errors import ConfigError
 from fraudstream.feature_store import (
     FEATURE_DEFINITION,
     FEATURE_NAMES,
@@ -19,25 +18,10 @@ from fraudstream.feature_store import (
 )
 from fraudstream.io import atomic_path, frame_format, write_frame
 from fraudstream.logs import stage
-from fraudstream.training.pipeline import run_features, validation_error
-from fraudstream.transactions.files import read_transaction_file
-from fraudstream.transactions.labels import with_label_times
-from fraudstream.transactions.validate import validate_transactions
+from fraudstream.training.data import read_valid_transactions
+from fraudstream.training.pipeline import run_features
 
 _LIST_HEADER = ("name", "entity", "window", "aggregation", "delay", "description")
-
-
-def read_transactions(path: Path, max_examples: int) -> pd.DataFrame:
-    """Read and validate a transaction file (CSV or Parquet); return it typed.
-
-    Raises:
-        IngestionError: the file is missing, empty or not a table.
-        DataValidationError: a value breaks the contract (the message names column and row).
-    """
-    result = validate_transactions(read_transaction_file(path), max_examples)
-    if result.frame is None:
-        raise DataValidationError(validation_error(result.report, str(path), None))
-    return result.frame
 
 
 def build(
@@ -73,10 +57,7 @@ def build(
         msg = "give both --input and --output, or neither (the pipeline's files)"
         raise ConfigError(msg)
     output_format = frame_format(output, "--output")
-    transactions = with_label_times(
-        read_transactions(input_path, config.validation.max_examples),
-        config.validation.default_label_delay_days,
-    )
+    transactions = read_valid_transactions(input_path, config)
     features = compute_features(transactions)
     with atomic_path(output) as tmp:
         write_frame(tmp, features, output_format)
@@ -130,6 +111,5 @@ __all__ = [
     "build",
     "format_definition",
     "list_features",
-    "read_transactions",
     "register",
 ]

@@ -23,7 +23,7 @@ from fraudstream.training.sources import ProgressCallback
 from fraudstream.training.summary import DataSummary, summarize_build
 from fraudstream.transactions.files import read_transaction_file
 from fraudstream.transactions.labels import with_label_times
-from fraudstream.transactions.report import ValidationReport, format_report
+from fraudstream.transactions.report import ValidationReport, format_report, validation_error
 from fraudstream.transactions.validate import validate_transactions
 
 logger = logging.getLogger(__name__)
@@ -55,17 +55,6 @@ def _current_raw(config: FraudstreamConfig) -> tuple[IngestManifest, Path]:
         msg = f"{raw_path} is missing or changed since it was ingested: run `fraudstream ingest` again"
         raise PipelineStateError(msg)
     return manifest, raw_path
-
-
-def validation_error(report: ValidationReport, where: str, report_path: Path | None) -> str:
-    """One paragraph naming how many rules broke, the first one with examples, and its fix."""
-    first = report.failures[0]
-    examples = ", ".join(first.examples[:3]) or "no examples"
-    full = f" Full report: {report_path}." if report_path else ""
-    return (
-        f"validation of {where} failed with {len(report.failures)} problem(s); the first: "
-        f"{first.message} ({examples}); fix: {first.fix}.{full} Nothing downstream was changed."
-    )
 
 
 def run_validate(config: FraudstreamConfig) -> ValidationReport:
@@ -132,5 +121,4 @@ __all__ = [
     "run_features",
     "run_ingest",
     "run_validate",
-    "validation_error",
 ]

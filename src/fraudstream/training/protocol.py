@@ -69,6 +69,10 @@ class ProtocolConfig(BaseModel):
         """First day after the test window."""
         return self.test_start + timedelta(days=self.test_days)
 
+    def train_window(self) -> str:
+        """The training window as ``first..last`` day."""
+        return f"{self.start_date}..{self.train_end - timedelta(days=1)}"
+
     def test_window(self) -> str:
         """The test window as ``first..last`` day (what the registry compares models on)."""
         return f"{self.test_start}..{self.test_end - timedelta(days=1)}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -47,4 +49,15 @@ def format_report(report: ValidationReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Failure", "ValidationReport", "format_report"]
+def validation_error(report: ValidationReport, where: str, report_path: Path | None) -> str:
+    """One paragraph naming how many rules broke, the first one with examples, and its fix."""
+    first = report.failures[0]
+    examples = ", ".join(first.examples[:3]) or "no examples"
+    full = f" Full report: {report_path}." if report_path else ""
+    return (
+        f"validation of {where} failed with {len(report.failures)} problem(s); the first: "
+        f"{first.message} ({examples}); fix: {first.fix}.{full} Nothing downstream was changed."
+    )
+
+
+__all__ = ["Failure", "ValidationReport", "format_report", "validation_error"]
