@@ -48,6 +48,9 @@ class TuningConfig(_Section):
     #: a time limit makes the number of trials depend on the machine's speed.
     timeout_seconds: Annotated[float, Field(gt=0)] | None = None
     sampler_seed: int = 0
+    #: The largest LightGBM forests the search tries (trees, leaves per tree): the search's cost.
+    max_estimators: Annotated[int, Field(ge=20, le=5000)] = 400
+    max_leaves: Annotated[int, Field(ge=4, le=1024)] = 31
 
 
 __all__ = ["ClassWeight", "EstimatorName", "ModelConfig", "TuningConfig"]

@@ -96,13 +96,16 @@ def score_on_folds(
     )
 
 
-def _suggest(trial: optuna.Trial, estimator: EstimatorName) -> dict[str, ParamValue]:
+def _suggest(
+    trial: optuna.Trial, estimator: EstimatorName, tuning: TuningConfig
+) -> dict[str, ParamValue]:
     if estimator == "logistic":
         return {"C": trial.suggest_float("C", 1e-3, 100.0, log=True), "max_iter": 2000}
+    fewest = min(100, tuning.max_estimators)
     return {
-        "n_estimators": trial.suggest_int("n_estimators", 100, 600, step=50),
+        "n_estimators": trial.suggest_int("n_estimators", fewest, tuning.max_estimators, step=10),
         "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
-        "num_leaves": trial.suggest_int("num_leaves", 4, 63, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", 4, tuning.max_leaves, log=True),
         "min_child_samples": trial.suggest_int("min_child_samples", 10, 300, log=True),
         "subsample": trial.suggest_float("subsample", 0.5, 1.0),
         "subsample_freq": 1,
@@ -137,7 +140,7 @@ def _search(
     folds: list[Split], model: ModelConfig, tuning: TuningConfig, weighting: Weighting
 ) -> tuple[dict[str, ParamValue], FoldScores, int]:
     def objective(trial: optuna.Trial) -> float:
-        params = _suggest(trial, model.estimator)
+        params = _suggest(trial, model.estimator, tuning)
         candidate = Candidate(model.estimator, params, weighting)
         with _nested_run(f"trial-{trial.number}") as logging_run:
             try:
@@ -157,9 +160,6 @@ def _search(
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=tuning.sampler_seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
-    )
-    study.enqueue_trial(
-        {k: v for k, v in _configured(model).items() if k not in {"subsample_freq", "max_iter"}}
     )
     study.optimize(objective, n_trials=tuning.n_trials, timeout=tuning.timeout_seconds)
     best = study.best_trial
@@ -193,7 +193,10 @@ def select_model(folds: list[Split], model: ModelConfig, tuning: TuningConfig) -
     weighting = max(options, key=lambda option: compared[option].objective)
     params, scores, trials = _configured(model), compared[weighting], 0
     if tuning.enabled:
-        params, scores, trials = _search(folds, model, tuning, weighting)
+        searched, found, trials = _search(folds, model, tuning, weighting)
+        # The configured parameters were scored above: the search only replaces them if it won.
+        if found.objective > scores.objective:
+            params, scores = searched, found
     logger.info(
         "selected the model",
         extra={"weighting": weighting, "objective": round(scores.objective, 4), "trials": trials},
