@@ -41,12 +41,13 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.installed ## Create .venv from the lock file (uv)
 
-demo: install ## The main job: simulate 1.75M transactions → validate → features (DVC), then a summary
+demo: install ## The main job: simulate → validate → features → train → promote (DVC), then a summary
 	$(FS) params --output params.yaml
 	$(BIN)/dvc repro
 	@$(FS) summary
+	@$(FS) models list
 
-pipeline: install ## Run the DVC pipeline (dvc repro): ingest (simulator by default) → validate → features
+pipeline: install ## Run the DVC pipeline (dvc repro): ingest (simulator) → validate → features → train → promote
 	$(FS) params --output params.yaml
 	$(BIN)/dvc repro
 
@@ -88,5 +89,5 @@ requirements: install ## Export requirements.txt (runtime dependencies) from the
 
 clean: ## Remove the environment, caches and generated data
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache reports/coverage.xml .coverage
-	rm -rf params.yaml dvc.lock benchmarks/results
+	rm -rf benchmarks/results mlflow.db mlruns models
 	find data/raw data/processed data/features reports -type f ! -name .gitkeep -delete 2>/dev/null || true

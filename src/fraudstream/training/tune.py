@@ -58,7 +58,6 @@ class TuningResult(BaseModel):
     scores: FoldScores
     weighting_scores: dict[str, float]
     trials: int
-    duration_seconds: float
 
 
 @dataclass(frozen=True)
@@ -199,7 +198,12 @@ def select_model(folds: list[Split], model: ModelConfig, tuning: TuningConfig) -
             params, scores = searched, found
     logger.info(
         "selected the model",
-        extra={"weighting": weighting, "objective": round(scores.objective, 4), "trials": trials},
+        extra={
+            "weighting": weighting,
+            "objective": round(scores.objective, 4),
+            "trials": trials,
+            "seconds": round(time.perf_counter() - started, 1),
+        },
     )
     return TuningResult(
         estimator=model.estimator,
@@ -208,7 +212,6 @@ def select_model(folds: list[Split], model: ModelConfig, tuning: TuningConfig) -
         scores=scores,
         weighting_scores={option: s.objective for option, s in compared.items()},
         trials=trials,
-        duration_seconds=round(time.perf_counter() - started, 2),
     )
 
 
