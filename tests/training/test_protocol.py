@@ -128,5 +128,9 @@ def test_evaluation_reports_threshold_metrics_and_days() -> None:
     assert evaluation.precision_at_threshold == pytest.approx(0.5)
     assert evaluation.recall_at_threshold == pytest.approx(0.5)
     assert [d.card_precision_top_k for d in evaluation.days] == [1.0, 0.0]
+    assert [(d.precision_at_threshold, d.recall_at_threshold) for d in evaluation.days] == [
+        (1.0, 1.0),
+        (0.0, 0.0),
+    ]
     assert evaluation.cards_alerted_per_day == 1.0
     assert evaluation.brier == pytest.approx((0.01 + 0.04 + 0.36 + 0.36) / 4)

@@ -161,6 +161,10 @@ def _log_and_register(
                 "threshold": outcome.model.threshold,
                 "validation_average_precision": outcome.selection.scores.average_precision,
                 "validation_card_precision_top_k": outcome.selection.scores.card_precision_top_k,
+                **{
+                    f"validation_objective_{option}_class_weight": value
+                    for option, value in outcome.selection.weighting_scores.items()
+                },
             }
         )
         _log_days(evaluation)

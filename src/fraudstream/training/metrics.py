@@ -38,6 +38,8 @@ class DayMetrics(BaseModel):
     average_precision: float | None
     card_precision_top_k: float
     cards_alerted: int
+    precision_at_threshold: float
+    recall_at_threshold: float
 
 
 class Evaluation(BaseModel):
@@ -142,6 +144,14 @@ def _ranked(labels: pd.Series, scores: FloatArray, metric: str) -> float | None:
     return float(function(labels, scores))
 
 
+def _at_threshold(labels: np.ndarray, alerts: np.ndarray) -> tuple[float, float]:
+    """Precision and recall of the alerts (0 when there is no alert, or no fraud)."""
+    true_alerts = int((alerts & (labels == 1)).sum())
+    precision = true_alerts / int(alerts.sum()) if alerts.any() else 0.0
+    recall = true_alerts / int(labels.sum()) if labels.any() else 0.0
+    return precision, recall
+
+
 def _cards_alerted(frame: pd.DataFrame, scores: FloatArray, threshold: float) -> pd.Series:
     alerted = pd.DataFrame(
         {
@@ -157,7 +167,7 @@ def evaluate(frame: pd.DataFrame, scores: FloatArray, threshold: float, k: int) 
     """Every metric of ``scores`` on the test ``frame``, overall and per day."""
     labels = frame[TX_FRAUD]
     alerts = scores >= threshold
-    true_alerts = int((alerts & (labels.to_numpy() == 1)).sum())
+    precision_at, recall_at = _at_threshold(labels.to_numpy(), alerts)
     precisions, day_names = card_precision_per_day(frame, scores, k)
     alerted_per_day = _cards_alerted(frame, scores, threshold)
     days = []
@@ -165,6 +175,7 @@ def evaluate(frame: pd.DataFrame, scores: FloatArray, threshold: float, k: int) 
     for name, precision in zip(day_names, precisions, strict=True):
         rows = (day_of_row == pd.Timestamp(name)).to_numpy()
         day_labels = labels[rows]
+        day_precision, day_recall = _at_threshold(day_labels.to_numpy(), alerts[rows])
         days.append(
             DayMetrics(
                 day=name,
@@ -174,6 +185,8 @@ def evaluate(frame: pd.DataFrame, scores: FloatArray, threshold: float, k: int) 
                 average_precision=_ranked(day_labels, scores[rows], "average_precision"),
                 card_precision_top_k=precision,
                 cards_alerted=int(alerted_per_day.get(pd.Timestamp(name), 0)),
+                precision_at_threshold=day_precision,
+                recall_at_threshold=day_recall,
             )
         )
     overall_auc = _ranked(labels, scores, "roc_auc")
@@ -186,8 +199,8 @@ def evaluate(frame: pd.DataFrame, scores: FloatArray, threshold: float, k: int) 
         roc_auc=math.nan if overall_auc is None else overall_auc,
         average_precision=math.nan if overall_ap is None else overall_ap,
         card_precision_top_k=float(np.mean(precisions)) if precisions else 0.0,
-        precision_at_threshold=true_alerts / int(alerts.sum()) if alerts.any() else 0.0,
-        recall_at_threshold=true_alerts / int(labels.sum()) if labels.sum() else 0.0,
+        precision_at_threshold=precision_at,
+        recall_at_threshold=recall_at,
         cards_alerted_per_day=float(np.mean([d.cards_alerted for d in days])) if days else 0.0,
         brier=float(brier_score_loss(labels, scores)),
         days=days,
