@@ -38,7 +38,7 @@ HANDBOOK_FEATURES = [
     "TERMINAL_ID_RISK_30DAY_WINDOW",
 ]
 #: Pinned on purpose: a change to the declaration must come with a new version here.
-CURRENT_VERSION = "99bedeaec704"
+CURRENT_VERSION = "a7a14fae1bf5"
 
 
 def test_the_declaration_starts_with_the_handbook_features_in_order() -> None:
@@ -138,12 +138,20 @@ def test_definition_version_changes_with_order_and_membership_not_descriptions()
         ),
         (
             {
-                "aggregation": Aggregation.AMOUNT_RATIO,
-                "entity": Entity.CUSTOMER,
+                "aggregation": Aggregation.SECONDS_SINCE_FIRST_KNOWN_FRAUD,
+                "entity": Entity.TERMINAL,
                 "window_days": 1,
                 "delay_days": 1,
             },
             "delay of 0",
+        ),
+        (
+            {
+                "aggregation": Aggregation.RECENT_MAX_AMOUNT_RATIO,
+                "entity": Entity.CUSTOMER,
+                "window_days": 30,
+            },
+            "at least 1 day",
         ),
     ],
 )
@@ -160,6 +168,6 @@ def test_repeated_names_are_rejected() -> None:
 
 
 def test_lookback_days_tell_the_online_store_how_much_history_to_keep() -> None:
-    assert lookback_days() == {Entity.CUSTOMER: 30, Entity.TERMINAL: 37}
+    assert lookback_days() == {Entity.CUSTOMER: 44, Entity.TERMINAL: 37}
     assert Entity.CUSTOMER.value == "CUSTOMER_ID"
     assert Entity.TERMINAL.value == "TERMINAL_ID"

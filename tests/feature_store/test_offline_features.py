@@ -26,8 +26,11 @@ ROWS = [
 ]
 # Worked out by hand, in FEATURE_NAMES order: amount, weekend, night; card NB/AVG 1, 7, 30 days;
 # terminal NB/RISK 1, 7, 30 days (window ending 7 days ago); amount ratio, seconds since the
-# card's previous transaction, known frauds on the card (30 d) and at the terminal (28 d).
-EXPECTED = {
+# card's previous transaction, known frauds on the card (30 d) and at the terminal (28 d); the
+# card's largest amount of the last 14 days / its usual mean (30 days ending 14 days ago: empty
+# here, so 1); the terminal's known-fraud share (14 d) and seconds since its first known fraud and
+# its last known genuine transaction (35 d).
+BASE = {
     # First of a tie at 10:00: alone in its windows; nothing earlier.
     1: [100, 0, 0, 1, 100, 1, 100, 1, 100, 0, 0, 0, 0, 0, 0, 1, CAP, 0, 0],
     # Second of the tie: sees #1 (ratio 50/100, gap 0), not #1's label (known 04-05).
@@ -44,6 +47,21 @@ EXPECTED = {
     # label, known at 04-09 10:00, now counts at the terminal.
     7: [5, 0, 0, 1, 5, 1, 5, 1, 5, 0, 0, 2, 0.5, 2, 0.5, 1, CAP, 0, 2],
 }
+CAP35 = 35 * 86_400.0
+NEW = {
+    # Terminal 10 knows no label before 04-05 10:00 (#1, fraud); terminal 11 has only #3.
+    1: [1, 0, CAP35, CAP35],
+    2: [1, 0, CAP35, CAP35],
+    3: [1, 0, CAP35, CAP35],
+    # Knows #1 (fraud, 4 d 20.5 h ago), not yet #2 (genuine, known 04-09 10:00): share 1/1.
+    4: [1, 1, 419_400, CAP35],
+    # Knows #1 (fraud) and #2 (genuine, known exactly now), not #4: share 1/2.
+    5: [1, 0.5, 7 * 86_400, 7 * 86_400],
+    6: [1, 0.5, 7 * 86_400, 7 * 86_400],
+    # Knows #1, #2 and #6 (fraud, a day ago); #4 and #5 not yet: share 2/3, first fraud #1.
+    7: [1, 2 / 3, 8 * 86_400, 8 * 86_400],
+}
+EXPECTED = {tx: BASE[tx] + NEW[tx] for tx in BASE}
 
 
 @pytest.fixture
@@ -119,11 +137,15 @@ def test_events_without_labels_have_no_known_frauds(transactions: pd.DataFrame) 
     events = transactions[list(c.EVENT_COLUMNS)]
     unlabelled = compute_features(events)
     labelled = compute_features(transactions)
-    label_based = [f.name for f in FEATURE_DEFINITION if f.aggregation in LABEL_BASED]
-    assert len(label_based) == 5
-    assert (unlabelled[label_based] == 0).all(axis=None)
-    assert (labelled[label_based] > 0).any(axis=None)
-    others = [n for n in unlabelled.columns if n not in label_based]
+    label_based = [f for f in FEATURE_DEFINITION if f.aggregation in LABEL_BASED]
+    assert len(label_based) == 8
+    for feature in label_based:
+        # Nothing known: counts and shares are 0, "seconds since" is the whole window.
+        nothing = feature.window_days * 86_400.0 if feature.name.count("SECONDS_SINCE") else 0.0
+        assert (unlabelled[feature.name] == nothing).all(), feature.name
+        assert (labelled[feature.name] != nothing).any(), feature.name
+    names = [f.name for f in label_based]
+    others = [n for n in unlabelled.columns if n not in names]
     pd.testing.assert_frame_equal(unlabelled[others], labelled[others])
 
 

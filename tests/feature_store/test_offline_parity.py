@@ -40,6 +40,7 @@ class Tx:
     hour: int
     entity: dict[Entity, int]
     amount: float
+    labelled: bool  # the file has labels (TX_FRAUD)
     fraud: bool
     label_time: int | None
 
@@ -58,6 +59,7 @@ def _transactions(frame: pd.DataFrame) -> list[Tx]:
                 hour=time.hour,
                 entity={Entity.CUSTOMER: row[c.CUSTOMER_ID], Entity.TERMINAL: row[c.TERMINAL_ID]},
                 amount=float(row[c.TX_AMOUNT]),
+                labelled=labelled,
                 fraud=labelled and row[c.TX_FRAUD] == 1,
                 label_time=None if label is None or pd.isna(label) else _ns(label),
             )
@@ -88,8 +90,12 @@ def _mean(txs: list[Tx]) -> float:
     return sum(j.amount for j in txs) / len(txs) if txs else 0.0
 
 
+def _label_known(i: Tx, j: Tx) -> bool:
+    return j.labelled and j.label_time is not None and j.label_time <= i.time
+
+
 def _known_frauds(i: Tx, txs: list[Tx]) -> int:
-    return sum(j.fraud and j.label_time is not None and j.label_time <= i.time for j in txs)
+    return sum(j.fraud and _label_known(i, j) for j in txs)
 
 
 def _seconds_since_previous(feature: Feature, i: Tx, history: list[Tx]) -> float:
@@ -98,31 +104,67 @@ def _seconds_since_previous(feature: Feature, i: Tx, history: list[Tx]) -> float
     return min((i.time - max(earlier)) / 1e9, cap) if earlier else cap
 
 
+def _recent_max_amount_ratio(feature: Feature, i: Tx, history: list[Tx]) -> float:
+    recent_start = i.time - feature.delay_days * DAY
+    recent = [j.amount for j in history if recent_start < j.time <= i.time and _precedes(j, i)]
+    usual = _mean(_earlier_window(feature, i, history))
+    return max(recent) / usual if recent and usual > 0 else 1.0
+
+
+def _earlier_window(feature: Feature, i: Tx, history: list[Tx]) -> list[Tx]:
+    return _window(feature, i, history, with_current=False)
+
+
+def _amount_ratio(feature: Feature, i: Tx, history: list[Tx]) -> float:
+    usual = _mean(_earlier_window(feature, i, history))
+    return i.amount / usual if usual > 0 else 1.0
+
+
+def _fraud_risk(feature: Feature, i: Tx, history: list[Tx]) -> float:
+    window = _earlier_window(feature, i, history)
+    return _known_frauds(i, window) / len(window) if window else 0.0
+
+
+def _known_fraud_share(feature: Feature, i: Tx, history: list[Tx]) -> float:
+    window = _earlier_window(feature, i, history)
+    known = sum(_label_known(i, j) for j in window)
+    return _known_frauds(i, window) / known if known else 0.0
+
+
+def _seconds_since_known(*, fraud: bool, first: bool) -> Reference:
+    def value(feature: Feature, i: Tx, history: list[Tx]) -> float:
+        window = _earlier_window(feature, i, history)
+        times = [j.time for j in window if _label_known(i, j) and j.fraud == fraud]
+        if not times:
+            return feature.window_days * 86_400.0
+        return (i.time - (min(times) if first else max(times))) / 1e9
+
+    return value
+
+
+Reference = Callable[[Feature, Tx, list[Tx]], float]
+
+#: Each aggregation's plain-English meaning, as a slow scan of the entity's history.
+REFERENCE: dict[Aggregation, Reference] = {
+    Aggregation.AMOUNT: lambda _, i, __: i.amount,
+    Aggregation.WEEKEND: lambda _, i, __: float(i.weekday >= 5),
+    Aggregation.NIGHT: lambda _, i, __: float(i.hour <= 6),
+    Aggregation.COUNT: lambda f, i, h: float(len(_window(f, i, h, with_current=True))),
+    Aggregation.MEAN_AMOUNT: lambda f, i, h: _mean(_window(f, i, h, with_current=True)),
+    Aggregation.AMOUNT_RATIO: _amount_ratio,
+    Aggregation.RECENT_MAX_AMOUNT_RATIO: _recent_max_amount_ratio,
+    Aggregation.SECONDS_SINCE_PREVIOUS: _seconds_since_previous,
+    Aggregation.FRAUD_COUNT: lambda f, i, h: float(_known_frauds(i, _earlier_window(f, i, h))),
+    Aggregation.FRAUD_RISK: _fraud_risk,
+    Aggregation.KNOWN_FRAUD_SHARE: _known_fraud_share,
+    Aggregation.SECONDS_SINCE_FIRST_KNOWN_FRAUD: _seconds_since_known(fraud=True, first=True),
+    Aggregation.SECONDS_SINCE_LAST_KNOWN_GENUINE: _seconds_since_known(fraud=False, first=False),
+}
+
+
 def reference_value(feature: Feature, i: Tx, history: list[Tx]) -> float:
     """The feature for transaction ``i``, ``history`` being all of its entity's transactions."""
-    kind = feature.aggregation
-    if kind is Aggregation.AMOUNT:
-        return i.amount
-    if kind is Aggregation.WEEKEND:
-        return float(i.weekday >= 5)
-    if kind is Aggregation.NIGHT:
-        return float(i.hour <= 6)
-    if kind is Aggregation.SECONDS_SINCE_PREVIOUS:
-        return _seconds_since_previous(feature, i, history)
-    with_current = kind in {Aggregation.COUNT, Aggregation.MEAN_AMOUNT}
-    window = _window(feature, i, history, with_current=with_current)
-    if kind is Aggregation.COUNT:
-        return float(len(window))
-    if kind is Aggregation.MEAN_AMOUNT:
-        return _mean(window)
-    if kind is Aggregation.AMOUNT_RATIO:
-        usual = _mean(window)
-        return i.amount / usual if usual > 0 else 1.0
-    if kind is Aggregation.FRAUD_COUNT:
-        return float(_known_frauds(i, window))
-    if kind is Aggregation.FRAUD_RISK:
-        return _known_frauds(i, window) / len(window) if window else 0.0
-    raise AssertionError(kind)
+    return REFERENCE[feature.aggregation](feature, i, history)
 
 
 def reference_features(frame: pd.DataFrame, definition: tuple[Feature, ...]) -> pd.DataFrame:
@@ -165,6 +207,15 @@ VARIANTS = (
     Feature("T_RATIO_W1", Aggregation.AMOUNT_RATIO, Entity.TERMINAL, 1),
     Feature("T_GAP_W1", Aggregation.SECONDS_SINCE_PREVIOUS, Entity.TERMINAL, 1),
     Feature("C_COUNT_D7_W7", Aggregation.COUNT, Entity.CUSTOMER, 7, 7),
+    Feature("T_RATIO_D2_W3", Aggregation.AMOUNT_RATIO, Entity.TERMINAL, 3, 2),
+    Feature("C_RECENT_MAX_D1_W2", Aggregation.RECENT_MAX_AMOUNT_RATIO, Entity.CUSTOMER, 2, 1),
+    Feature("T_RECENT_MAX_D3_W1", Aggregation.RECENT_MAX_AMOUNT_RATIO, Entity.TERMINAL, 1, 3),
+    Feature("C_SHARE_D0_W3", Aggregation.KNOWN_FRAUD_SHARE, Entity.CUSTOMER, 3, 0),
+    Feature("T_SHARE_D2_W2", Aggregation.KNOWN_FRAUD_SHARE, Entity.TERMINAL, 2, 2),
+    Feature("C_FIRST_FRAUD_W4", Aggregation.SECONDS_SINCE_FIRST_KNOWN_FRAUD, Entity.CUSTOMER, 4),
+    Feature("T_FIRST_FRAUD_W1", Aggregation.SECONDS_SINCE_FIRST_KNOWN_FRAUD, Entity.TERMINAL, 1),
+    Feature("C_LAST_GENUINE_W1", Aggregation.SECONDS_SINCE_LAST_KNOWN_GENUINE, Entity.CUSTOMER, 1),
+    Feature("T_LAST_GENUINE_W8", Aggregation.SECONDS_SINCE_LAST_KNOWN_GENUINE, Entity.TERMINAL, 8),
 )
 
 

@@ -55,9 +55,14 @@ class Aggregation(StrEnum):
     COUNT = "count"
     #: Mean ``TX_AMOUNT`` of the transactions counted by ``COUNT``; 0 when there are none.
     MEAN_AMOUNT = "mean_amount"
-    #: ``TX_AMOUNT`` / mean amount of the earlier transactions in the window (delay 0 only);
-    #: 1 (nothing unusual) when there are none or their mean is 0.
+    #: ``TX_AMOUNT`` / mean amount of the earlier transactions in the window; 1 (nothing unusual)
+    #: when there are none or their mean is 0. With a delay of ``d`` days the window ends ``d``
+    #: days ago: the entity's usual amount, before anything that happened in the last ``d`` days.
     AMOUNT_RATIO = "amount_ratio"
+    #: Largest ``TX_AMOUNT`` of the earlier transactions of the last ``delay`` days,
+    #: ``(t - delay days, t]``, / the mean amount of the transactions in the window (which ends
+    #: where that recent period begins); 1 when either is empty or the mean is 0. Delay >= 1.
+    RECENT_MAX_AMOUNT_RATIO = "recent_max_amount_ratio"
     #: Seconds since the entity's previous transaction, capped at the window (delay 0 only);
     #: the cap when there is none. Ties in time give 0.
     SECONDS_SINCE_PREVIOUS = "seconds_since_previous"
@@ -65,14 +70,40 @@ class Aggregation(StrEnum):
     FRAUD_COUNT = "fraud_count"
     #: ``FRAUD_COUNT`` / number of earlier transactions in the window; 0 when there are none.
     FRAUD_RISK = "fraud_risk"
+    #: ``FRAUD_COUNT`` / number of earlier transactions in the window whose label (fraud or
+    #: genuine) is known by ``t``; 0 when there are none.
+    KNOWN_FRAUD_SHARE = "known_fraud_share"
+    #: Seconds from the earliest earlier transaction in the window that is a fraud known by
+    #: ``t`` to ``t`` (delay 0 only); the window length when there is none.
+    SECONDS_SINCE_FIRST_KNOWN_FRAUD = "seconds_since_first_known_fraud"
+    #: Seconds from the latest earlier transaction in the window known by ``t`` to be genuine
+    #: (``TX_FRAUD`` 0, ``TX_LABEL_DATETIME <= t``) to ``t`` (delay 0 only); the window length
+    #: when there is none.
+    SECONDS_SINCE_LAST_KNOWN_GENUINE = "seconds_since_last_known_genuine"
 
 
 #: Aggregations of the event alone: no entity, window or delay.
 PER_EVENT: Final = frozenset({Aggregation.AMOUNT, Aggregation.WEEKEND, Aggregation.NIGHT})
 #: Aggregations that read labels (and so depend on when each label became known).
-LABEL_BASED: Final = frozenset({Aggregation.FRAUD_COUNT, Aggregation.FRAUD_RISK})
+LABEL_BASED: Final = frozenset(
+    {
+        Aggregation.FRAUD_COUNT,
+        Aggregation.FRAUD_RISK,
+        Aggregation.KNOWN_FRAUD_SHARE,
+        Aggregation.SECONDS_SINCE_FIRST_KNOWN_FRAUD,
+        Aggregation.SECONDS_SINCE_LAST_KNOWN_GENUINE,
+    }
+)
 #: Aggregations defined only for windows that end at the transaction (delay 0).
-UNDELAYED_ONLY: Final = frozenset({Aggregation.AMOUNT_RATIO, Aggregation.SECONDS_SINCE_PREVIOUS})
+UNDELAYED_ONLY: Final = frozenset(
+    {
+        Aggregation.SECONDS_SINCE_PREVIOUS,
+        Aggregation.SECONDS_SINCE_FIRST_KNOWN_FRAUD,
+        Aggregation.SECONDS_SINCE_LAST_KNOWN_GENUINE,
+    }
+)
+#: Aggregations that compare the last ``delay`` days with the window before: delay >= 1.
+DELAYED_ONLY: Final = frozenset({Aggregation.RECENT_MAX_AMOUNT_RATIO})
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +156,8 @@ def _declaration_problem(feature: Feature) -> str | None:
         return f"the delay must be >= 0 days, got {feature.delay_days}"
     if feature.aggregation in UNDELAYED_ONLY and feature.delay_days:
         return f"{feature.aggregation} is defined only with a delay of 0 days"
+    if feature.aggregation in DELAYED_ONLY and not feature.delay_days:
+        return f"{feature.aggregation} needs a delay of at least 1 day (the recent period)"
     return None
 
 
@@ -169,6 +202,53 @@ def _terminal_risk(window: int) -> tuple[Feature, Feature]:
     )
 
 
+#: A compromised card spends for up to 14 days: its usual amount is read from the 30 days before.
+_USUAL_AMOUNT_DELAY_DAYS: Final = 14
+_USUAL_AMOUNT_WINDOW_DAYS: Final = 30
+#: Terminal label history: a 28-day compromise plus a week of label delay.
+_TERMINAL_LABEL_WINDOW_DAYS: Final = 35
+
+
+def _card_compromise_signal() -> Feature:
+    delay, window = _USUAL_AMOUNT_DELAY_DAYS, _USUAL_AMOUNT_WINDOW_DAYS
+    return Feature(
+        f"CUSTOMER_ID_RECENT_MAX_AMOUNT_RATIO_{window}DAY_WINDOW_{delay}DAY_DELAY",
+        Aggregation.RECENT_MAX_AMOUNT_RATIO,
+        Entity.CUSTOMER,
+        window,
+        delay,
+        f"the card's largest earlier amount of the last {delay} days / its usual mean amount "
+        f"({window} days ending {delay} days ago)",
+    )
+
+
+def _terminal_compromise_signals() -> tuple[Feature, ...]:
+    window = _TERMINAL_LABEL_WINDOW_DAYS
+    return (
+        Feature(
+            "TERMINAL_ID_KNOWN_FRAUD_SHARE_14DAY_WINDOW",
+            Aggregation.KNOWN_FRAUD_SHARE,
+            Entity.TERMINAL,
+            14,
+            description="share of frauds among the terminal's labels known so far (last 14 days)",
+        ),
+        Feature(
+            f"TERMINAL_ID_SECONDS_SINCE_FIRST_KNOWN_FRAUD_{window}DAY_WINDOW",
+            Aggregation.SECONDS_SINCE_FIRST_KNOWN_FRAUD,
+            Entity.TERMINAL,
+            window,
+            description="age of the terminal's earliest known fraud: how long it has been compromised",
+        ),
+        Feature(
+            f"TERMINAL_ID_SECONDS_SINCE_LAST_KNOWN_GENUINE_{window}DAY_WINDOW",
+            Aggregation.SECONDS_SINCE_LAST_KNOWN_GENUINE,
+            Entity.TERMINAL,
+            window,
+            description="age of the terminal's latest transaction known to be genuine",
+        ),
+    )
+
+
 #: The declaration, in output column order: the handbook's 15 baseline inputs, then ours.
 FEATURE_DEFINITION: Final[tuple[Feature, ...]] = (
     Feature(TX_AMOUNT, Aggregation.AMOUNT, description="the transaction amount"),
@@ -208,6 +288,8 @@ FEATURE_DEFINITION: Final[tuple[Feature, ...]] = (
         28,
         description="frauds at the terminal in the last 28 days already known (no fixed delay)",
     ),
+    _card_compromise_signal(),
+    *_terminal_compromise_signals(),
 )
 
 #: Output column names, in order.
@@ -254,6 +336,7 @@ def lookback_days(definition: tuple[Feature, ...] = FEATURE_DEFINITION) -> dict[
 
 __all__ = [
     "DEFAULT_LABEL_DELAY_DAYS",
+    "DELAYED_ONLY",
     "FEATURE_DEFINITION",
     "FEATURE_NAMES",
     "LABEL_BASED",

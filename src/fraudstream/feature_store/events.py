@@ -33,6 +33,7 @@ class Events:
         amount: ``TX_AMOUNT``.
         entity_ids: The id column of each entity the definition uses.
         is_fraud: Frauds whose label time is known (not NaT); ``None`` without labels.
+        is_genuine: Genuine transactions whose label time is known; ``None`` without labels.
         label_ns: ``TX_LABEL_DATETIME`` as int64 nanoseconds; ``None`` without labels.
     """
 
@@ -41,6 +42,7 @@ class Events:
     amount: FloatArray
     entity_ids: dict[Entity, IntArray]
     is_fraud: BoolArray | None
+    is_genuine: BoolArray | None
     label_ns: IntArray | None
 
 
@@ -77,7 +79,9 @@ def _amounts(frame: pd.DataFrame) -> FloatArray:
     return amount
 
 
-def _labels(frame: pd.DataFrame, default_delay_days: float) -> tuple[BoolArray, IntArray] | None:
+def _labels(
+    frame: pd.DataFrame, default_delay_days: float
+) -> tuple[BoolArray, BoolArray, IntArray] | None:
     if TX_FRAUD not in frame.columns:
         return None
     fraud = _integers(frame, TX_FRAUD)
@@ -86,7 +90,8 @@ def _labels(frame: pd.DataFrame, default_delay_days: float) -> tuple[BoolArray, 
     present = [c for c in (TX_DATETIME, TX_LABEL_DATETIME) if c in frame.columns]
     timed = with_label_times(frame[present], default_delay_days)
     label_ns = _nanoseconds(timed, TX_LABEL_DATETIME)
-    return (fraud == 1) & (label_ns != _NAT), label_ns
+    known = label_ns != _NAT
+    return (fraud == 1) & known, (fraud == 0) & known, label_ns
 
 
 def read_events(
@@ -117,7 +122,8 @@ def read_events(
         amount=_amounts(frame),
         entity_ids={e: _integers(frame, e) for e in entity_list},
         is_fraud=None if labels is None else labels[0],
-        label_ns=None if labels is None else labels[1],
+        is_genuine=None if labels is None else labels[1],
+        label_ns=None if labels is None else labels[2],
     )
 
 

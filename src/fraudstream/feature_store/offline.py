@@ -32,6 +32,14 @@ from fraudstream.feature_store.definition import (
     feature_names,
 )
 from fraudstream.feature_store.events import Events, read_events
+from fraudstream.feature_store.known_labels import (
+    LabelRuns,
+    earliest_seen,
+    first_seen,
+    label_runs,
+    latest_seen,
+    seen_counts,
+)
 from fraudstream.feature_store.timeline import (
     DAY_NS,
     FloatArray,
@@ -40,8 +48,8 @@ from fraudstream.feature_store.timeline import (
     Timeline,
     build_clock,
     build_timeline,
-    known_fraud_counts,
     prefix_sums,
+    range_maxima,
     window_bounds,
 )
 from fraudstream.transactions.contract import TRANSACTION_ID
@@ -62,6 +70,8 @@ class _Context:
     _bounds: dict[tuple[Entity, int, int, bool], tuple[IntArray, IntArray]] = field(
         default_factory=dict
     )
+    _runs: dict[tuple[Entity, str, int, int], LabelRuns] = field(default_factory=dict)
+    _seen: dict[tuple[Entity, str, int], tuple[IntArray, IntArray]] = field(default_factory=dict)
 
     def bounds(self, feature: Feature, *, include_current: bool) -> tuple[IntArray, IntArray]:
         entity = _entity(feature)
@@ -79,6 +89,45 @@ class _Context:
         if entity not in self._sums:
             self._sums[entity] = prefix_sums(self.events.amount[self.timelines[entity].rows])
         return self._sums[entity]
+
+    def runs(self, feature: Feature, kind: str) -> LabelRuns | None:
+        """Label runs of the known frauds, genuine or all labelled transactions (``kind``).
+
+        ``None`` for a file without labels (no label is ever known).
+        """
+        entity, window, delay = _entity(feature), feature.window_days, feature.delay_days
+        key = (entity, kind, window, delay)
+        if key not in self._runs:
+            seen = self._first_seen(entity, kind, delay)
+            if seen is None:
+                return None
+            self._runs[key] = label_runs(self.timelines[entity], *seen, window, delay)
+        return self._runs[key]
+
+    def _first_seen(
+        self, entity: Entity, kind: str, delay: int
+    ) -> tuple[IntArray, IntArray] | None:
+        """Positions of the ``kind`` transactions and where each label is first seen."""
+        events = self.events
+        if events.is_fraud is None or events.is_genuine is None or events.label_ns is None:
+            return None
+        masks = {"fraud": events.is_fraud, "genuine": events.is_genuine}
+        masks["labelled"] = masks["fraud"] | masks["genuine"]
+        # Where a label is first seen depends on the delay only: search once per delay, for the
+        # frauds alone (few) until a feature needs every label.
+        scope = (
+            "fraud"
+            if kind == "fraud" and (entity, "labelled", delay) not in self._seen
+            else "labelled"
+        )
+        timeline = self.timelines[entity]
+        if (entity, scope, delay) not in self._seen:
+            position = np.flatnonzero(masks[scope][timeline.rows]).astype(np.int64)
+            start = first_seen(timeline, position, events.label_ns, delay)
+            self._seen[entity, scope, delay] = (position, start)
+        position, start = self._seen[entity, scope, delay]
+        keep = masks[kind][timeline.rows[position]]
+        return position[keep], start[keep]
 
     def to_input_order(self, feature: Feature, values: FloatArray) -> FloatArray:
         out = np.empty(values.size, dtype=np.float64)
@@ -124,12 +173,25 @@ def _mean_amount(feature: Feature, ctx: _Context) -> FloatArray:
     return ctx.to_input_order(feature, _ratio(total, (hi - lo).astype(np.float64), 0.0))
 
 
-def _amount_ratio(feature: Feature, ctx: _Context) -> FloatArray:
-    entity = _entity(feature)
+def _usual_mean(feature: Feature, ctx: _Context) -> FloatArray:
+    """Mean amount of the earlier transactions in the window (0 when there are none)."""
     lo, hi = ctx.bounds(feature, include_current=False)
-    mean = _ratio(ctx.sums(entity).between(lo, hi), (hi - lo).astype(np.float64), 0.0)
-    amount = ctx.events.amount[ctx.timelines[entity].rows]
-    return ctx.to_input_order(feature, _ratio(amount, mean, 1.0))
+    return _ratio(ctx.sums(_entity(feature)).between(lo, hi), (hi - lo).astype(np.float64), 0.0)
+
+
+def _amount_ratio(feature: Feature, ctx: _Context) -> FloatArray:
+    amount = ctx.events.amount[ctx.timelines[_entity(feature)].rows]
+    return ctx.to_input_order(feature, _ratio(amount, _usual_mean(feature, ctx), 1.0))
+
+
+def _recent_max_amount_ratio(feature: Feature, ctx: _Context) -> FloatArray:
+    timeline = ctx.timelines[_entity(feature)]
+    recent_lo = timeline.first_after_shifted(feature.delay_days * DAY_NS)
+    here = np.arange(timeline.size, dtype=np.int64)
+    recent_max = range_maxima(ctx.events.amount[timeline.rows], recent_lo, here)
+    usual = _usual_mean(feature, ctx)
+    ratio = _ratio(np.maximum(recent_max, 0.0), usual, 1.0)
+    return ctx.to_input_order(feature, np.where(recent_lo < here, ratio, 1.0))
 
 
 def _seconds_since_previous(feature: Feature, ctx: _Context) -> FloatArray:
@@ -139,25 +201,48 @@ def _seconds_since_previous(feature: Feature, ctx: _Context) -> FloatArray:
     return ctx.to_input_order(feature, capped / 1e9)
 
 
-def _known_frauds(feature: Feature, ctx: _Context) -> FloatArray:
-    timeline = ctx.timelines[_entity(feature)]
-    events = ctx.events
-    if events.is_fraud is None or events.label_ns is None:
-        return np.zeros(timeline.size, dtype=np.float64)
-    counts = known_fraud_counts(
-        timeline, events.is_fraud, events.label_ns, feature.window_days, feature.delay_days
-    )
-    return counts.astype(np.float64)
+def _seen(feature: Feature, ctx: _Context, kind: str) -> FloatArray:
+    """How many earlier transactions of ``kind`` in the window each position sees (known)."""
+    runs = ctx.runs(feature, kind)
+    if runs is None:
+        return np.zeros(ctx.timelines[_entity(feature)].size, dtype=np.float64)
+    return seen_counts(runs).astype(np.float64)
 
 
 def _fraud_count(feature: Feature, ctx: _Context) -> FloatArray:
-    return ctx.to_input_order(feature, _known_frauds(feature, ctx))
+    return ctx.to_input_order(feature, _seen(feature, ctx, "fraud"))
 
 
 def _fraud_risk(feature: Feature, ctx: _Context) -> FloatArray:
     lo, hi = ctx.bounds(feature, include_current=False)
-    risk = _ratio(_known_frauds(feature, ctx), (hi - lo).astype(np.float64), 0.0)
+    risk = _ratio(_seen(feature, ctx, "fraud"), (hi - lo).astype(np.float64), 0.0)
     return ctx.to_input_order(feature, risk)
+
+
+def _known_fraud_share(feature: Feature, ctx: _Context) -> FloatArray:
+    share = _ratio(_seen(feature, ctx, "fraud"), _seen(feature, ctx, "labelled"), 0.0)
+    return ctx.to_input_order(feature, share)
+
+
+def _seconds_since_seen(feature: Feature, ctx: _Context, kind: str, *, first: bool) -> FloatArray:
+    timeline = ctx.timelines[_entity(feature)]
+    cap = float(feature.window_days * 86_400)
+    runs = ctx.runs(feature, kind)
+    if runs is None:
+        return np.full(timeline.size, cap)
+    seen = latest_seen(runs)
+    if first:
+        seen = earliest_seen(runs, seen >= 0)
+    gap_ns = timeline.time_ns - timeline.time_ns[np.maximum(seen, 0)]
+    return ctx.to_input_order(feature, np.where(seen >= 0, gap_ns / 1e9, cap))
+
+
+def _seconds_since_first_known_fraud(feature: Feature, ctx: _Context) -> FloatArray:
+    return _seconds_since_seen(feature, ctx, "fraud", first=True)
+
+
+def _seconds_since_last_known_genuine(feature: Feature, ctx: _Context) -> FloatArray:
+    return _seconds_since_seen(feature, ctx, "genuine", first=False)
 
 
 #: One implementation per aggregation kind; values come back in input row order.
@@ -168,9 +253,13 @@ _AGGREGATIONS: dict[Aggregation, Callable[[Feature, _Context], FloatArray]] = {
     Aggregation.COUNT: _count,
     Aggregation.MEAN_AMOUNT: _mean_amount,
     Aggregation.AMOUNT_RATIO: _amount_ratio,
+    Aggregation.RECENT_MAX_AMOUNT_RATIO: _recent_max_amount_ratio,
     Aggregation.SECONDS_SINCE_PREVIOUS: _seconds_since_previous,
     Aggregation.FRAUD_COUNT: _fraud_count,
     Aggregation.FRAUD_RISK: _fraud_risk,
+    Aggregation.KNOWN_FRAUD_SHARE: _known_fraud_share,
+    Aggregation.SECONDS_SINCE_FIRST_KNOWN_FRAUD: _seconds_since_first_known_fraud,
+    Aggregation.SECONDS_SINCE_LAST_KNOWN_GENUINE: _seconds_since_last_known_genuine,
 }
 
 

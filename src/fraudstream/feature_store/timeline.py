@@ -7,8 +7,8 @@ and "the first transaction of this entity at or after time q" is one ``np.search
 are ranked rather than used raw so that keys stay exact in int64 at any time resolution and any
 number of entities.
 
-Window sums use prefix sums; known-fraud counts use a difference array: each fraud adds 1 to the
-contiguous run of its entity's later transactions that see it (in the window, label known).
+Window sums use prefix sums and window maxima a sparse table; label-based windows are in
+:mod:`fraudstream.feature_store.known_labels`.
 """
 
 from __future__ import annotations
@@ -100,7 +100,10 @@ class Timeline:
 
     def first_at_or_after(self, query_ns: IntArray, segment: IntArray) -> IntArray:
         """First position of ``segment`` with time >= ``query_ns`` (the segment end if none)."""
-        rank = np.searchsorted(self.clock.unique_times, query_ns, side="left")
+        # Searching sorted queries is several times faster than random ones (cache misses).
+        by_time = np.argsort(query_ns)
+        rank = np.empty(query_ns.size, dtype=np.int64)
+        rank[by_time] = np.searchsorted(self.clock.unique_times, query_ns[by_time], side="left")
         stride = self.clock.unique_times.size + 1
         return np.searchsorted(self.keys, segment * stride + rank, side="left").astype(np.int64)
 
@@ -163,37 +166,28 @@ def window_bounds(
     return lo, hi
 
 
-def known_fraud_counts(
-    timeline: Timeline,
-    is_fraud: BoolArray,
-    label_ns: IntArray,
-    window_days: int,
-    delay_days: int,
-) -> IntArray:
-    """Count, per position, earlier frauds in its window whose label is known by its time.
+def range_maxima(values: FloatArray, lo: IntArray, hi: IntArray) -> FloatArray:
+    """``max(values[lo:hi])`` per query; ``-inf`` where the range is empty.
 
-    A fraud ``j`` at ``t_j`` is seen by the entity's transactions ``i`` after it with
-    ``max(label_j, t_j + d days) <= t_i < t_j + (d + w) days``: a contiguous run of positions.
-
-    Args:
-        timeline: The entity's timeline.
-        is_fraud: Per input row, whether the transaction is a fraud with a usable label time.
-        label_ns: Per input row, when its label becomes known (int64 ns).
-        window_days: Window length.
-        delay_days: Days before the transaction the window ends.
+    A sparse table built one level at a time: a range of length ``n`` is covered by two blocks of
+    ``2**floor(log2(n))`` values, and only the current level is kept in memory.
     """
-    fraud_position = np.flatnonzero(is_fraud[timeline.rows]).astype(np.int64)
-    segment = timeline.segment[fraud_position]
-    fraud_time = timeline.time_ns[fraud_position]
-    known_from = np.maximum(
-        label_ns[timeline.rows[fraud_position]], fraud_time + delay_days * DAY_NS
-    )
-    start = np.maximum(timeline.first_at_or_after(known_from, segment), fraud_position + 1)
-    end = timeline.first_at_or_after(fraud_time + (delay_days + window_days) * DAY_NS, segment)
-    keep = start < end
-    size = timeline.size + 1
-    change = np.bincount(start[keep], minlength=size) - np.bincount(end[keep], minlength=size)
-    return np.cumsum(change[:-1]).astype(np.int64)
+    length = hi - lo
+    out = np.full(length.size, -np.inf, dtype=np.float64)
+    asked = np.flatnonzero(length > 0)
+    # floor(log2(length)) per query, then the queries grouped by it (a linear sort of small ints).
+    level_of = (np.frexp(length[asked].astype(np.float64))[1] - 1).astype(np.uint8)
+    by_level = asked[np.argsort(level_of, kind="stable")]
+    ends = np.cumsum(np.bincount(level_of))
+    level, first = values, 0
+    for k, last in enumerate(ends):
+        span = 1 << k
+        if k:
+            level = np.maximum(level[: -span // 2], level[span // 2 :])
+        asks = by_level[first:last]
+        out[asks] = np.maximum(level[lo[asks]], level[hi[asks] - span])
+        first = last
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +226,7 @@ __all__ = [
     "Timeline",
     "build_clock",
     "build_timeline",
-    "known_fraud_counts",
     "prefix_sums",
+    "range_maxima",
     "window_bounds",
 ]
