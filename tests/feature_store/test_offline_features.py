@@ -8,7 +8,8 @@ import pytest
 
 from fraudstream.errors import DataValidationError
 from fraudstream.feature_store import FEATURE_NAMES, compute_features
-from fraudstream.feature_store.definition import FEATURE_DEFINITION, LABEL_BASED
+from fraudstream.feature_store.definition import FEATURE_DEFINITION
+from fraudstream.feature_store.vocabulary import LABEL_BASED
 from fraudstream.transactions import contract as c
 
 pytestmark = pytest.mark.unit

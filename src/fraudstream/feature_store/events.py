@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from fraudstream.errors import DataValidationError
-from fraudstream.feature_store.definition import Entity
 from fraudstream.feature_store.timeline import BoolArray, FloatArray, IntArray
+from fraudstream.feature_store.vocabulary import Entity
 from fraudstream.transactions.contract import (
     TRANSACTION_ID,
     TX_AMOUNT,

@@ -26,9 +26,6 @@ import pandas as pd
 from fraudstream.feature_store.definition import (
     DEFAULT_LABEL_DELAY_DAYS,
     FEATURE_DEFINITION,
-    Aggregation,
-    Entity,
-    Feature,
     feature_names,
 )
 from fraudstream.feature_store.events import Events, read_events
@@ -52,6 +49,7 @@ from fraudstream.feature_store.timeline import (
     range_maxima,
     window_bounds,
 )
+from fraudstream.feature_store.vocabulary import Aggregation, Entity, Feature
 from fraudstream.transactions.contract import TRANSACTION_ID
 
 _HOUR_NS = 3_600 * 10**9

@@ -26,14 +26,13 @@ class ModelConfig(_Section):
     class_weight: ClassWeight = "auto"
     lightgbm: dict[str, Any] = Field(
         default_factory=lambda: {
-            "n_estimators": 300,
-            "learning_rate": 0.05,
-            "num_leaves": 15,
+            "n_estimators": 1000,
+            "learning_rate": 0.02,
+            "num_leaves": 7,
             "min_child_samples": 50,
-            "subsample": 0.8,
-            "subsample_freq": 1,
-            "colsample_bytree": 0.8,
-            "reg_lambda": 1.0,
+            "max_bin": 1023,
+            "reg_lambda": 5.0,
+            "colsample_bytree": 0.7,
         }
     )
     logistic: dict[str, Any] = Field(default_factory=lambda: {"C": 1.0, "max_iter": 2000})
@@ -49,7 +48,7 @@ class TuningConfig(_Section):
     timeout_seconds: Annotated[float, Field(gt=0)] | None = None
     sampler_seed: int = 0
     #: The largest LightGBM forests the search tries (trees, leaves per tree): the search's cost.
-    max_estimators: Annotated[int, Field(ge=20, le=5000)] = 400
+    max_estimators: Annotated[int, Field(ge=20, le=5000)] = 1000
     max_leaves: Annotated[int, Field(ge=4, le=1024)] = 31
 
 
