@@ -137,3 +137,18 @@ def test_train_before_the_pipeline_is_a_state_error(
     code, out = _run(capsys, "train")
     assert code == 6
     assert "run the data pipeline first" in out
+
+
+@pytest.mark.integration
+def test_train_refuses_features_of_another_definition(
+    model_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(capsys, "pipeline")[0] == 0
+    summary_path = model_project / "data" / "features" / "features.json"
+    summary = json.loads(summary_path.read_text())
+    summary["definition_version"] = "000000000000"
+    summary_path.write_text(json.dumps(summary))
+    code, out = _run(capsys, "train")
+    assert code == 6
+    assert "definition 000000000000" in out
+    assert "features build" in out

@@ -12,7 +12,7 @@ import pandas as pd
 
 from fraudstream.config import FraudstreamConfig
 from fraudstream.errors import DataValidationError, PipelineStateError
-from fraudstream.feature_store import compute_features
+from fraudstream.feature_store import compute_features, definition_version
 from fraudstream.io import sha256_file
 from fraudstream.training.pipeline import FEATURES_FILE, FEATURES_SUMMARY, TRANSACTIONS_FILE
 from fraudstream.training.summary import read_summary
@@ -64,6 +64,9 @@ def load_labelled_features(
         raise PipelineStateError(msg)
     summary = read_summary(config.paths.features_dir / FEATURES_SUMMARY)
     digest = sha256_file(processed)
+    if summary.definition_version != definition_version():
+        msg = f"{features} holds features of definition {summary.definition_version}, this fraudstream computes {definition_version()}: run `fraudstream features build` (or `make pipeline`) again"
+        raise PipelineStateError(msg)
     if summary.processed_sha256 != digest:
         msg = f"{features} was built from other transactions than {processed}: run `fraudstream features build` again"
         raise PipelineStateError(msg)
