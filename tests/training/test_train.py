@@ -152,3 +152,18 @@ def test_train_refuses_features_of_another_definition(
     assert code == 6
     assert "definition 000000000000" in out
     assert "features build" in out
+
+
+@pytest.mark.integration
+def test_train_on_a_file_computes_its_features_and_records_its_sha256(
+    model_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fraudstream.io import sha256_file
+
+    source = model_project / "transactions.csv"
+    simulate(SIMULATION).to_csv(source, index=False)
+    code, out = _run(capsys, "train", "--input", str(source), "--test-days", "5")
+    assert code == 0, out
+    report = json.loads((model_project / "reports" / "training.json").read_text())
+    assert report["data_sha256"] == sha256_file(source)
+    assert len(report["model"]["days"]) == 5
