@@ -73,12 +73,21 @@ class FraudSplits:
     test: pd.DataFrame
 
 
+#: The two columns the label rule reads; every other feature is noise.
+_SIGNAL: Final = ("TERMINAL_ID_RISK_7DAY_WINDOW", "TX_AMOUNT")
+
+
 def _frame(rng: np.random.Generator, rows: int, days: int) -> pd.DataFrame:
-    values = rng.normal(size=(rows, len(FEATURE_NAMES)))
-    frame = pd.DataFrame(values, columns=list(FEATURE_NAMES))
-    logit = (
-        -4.0 + 1.2 * frame["TERMINAL_ID_RISK_7DAY_WINDOW"] + 1.8 * (frame["TX_AMOUNT"] ** 2 - 1.0)
-    )
+    # The signal columns come first from their own draws, so the data (and which candidate wins)
+    # do not change when the feature declaration grows; the noise columns come after.
+    signal = rng.normal(size=(rows, len(_SIGNAL)))
+    noise_columns = [name for name in FEATURE_NAMES if name not in _SIGNAL]
+    noise = np.random.default_rng(rng.integers(2**32)).normal(size=(rows, len(noise_columns)))
+    frame = pd.concat(
+        [pd.DataFrame(signal, columns=list(_SIGNAL)), pd.DataFrame(noise, columns=noise_columns)],
+        axis=1,
+    )[list(FEATURE_NAMES)]
+    logit = -4.0 + 1.2 * frame[_SIGNAL[0]] + 1.8 * (frame[_SIGNAL[1]] ** 2 - 1.0)
     frame[LABEL] = (rng.random(rows) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
     frame[CARD] = rng.integers(0, 150, size=rows)
     frame[DAY] = rng.integers(0, days, size=rows)
