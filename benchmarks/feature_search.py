@@ -33,6 +33,8 @@ from sklearn.preprocessing import StandardScaler
 
 from fraudstream.feature_store import FEATURE_NAMES, compute_features
 from fraudstream.simulator import SimulatorConfig, simulate
+from fraudstream.training.estimators import build_estimator
+from fraudstream.training.model_config import ModelConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline import card_precision_top_k, split
@@ -40,21 +42,9 @@ from baseline import card_precision_top_k, split
 #: The declaration before this search: the handbook's 15 inputs and 4 extras.
 BEFORE = list(FEATURE_NAMES[:19])
 AFTER = list(FEATURE_NAMES)
-#: Recommended LightGBM defaults (the training code tunes around them with Optuna).
-LIGHTGBM_PARAMS: dict[str, object] = {
-    "n_estimators": 1000,
-    "learning_rate": 0.02,
-    "num_leaves": 7,
-    "min_child_samples": 50,
-    "max_bin": 1023,
-    "reg_lambda": 5.0,
-    "colsample_bytree": 0.7,
-    "deterministic": True,
-    "force_row_wise": True,
-    "random_state": 0,
-    "n_jobs": 2,
-    "verbose": -1,
-}
+#: The recommended LightGBM: the project's configured defaults (configs/config.yaml, ModelConfig),
+#: built as training builds it.
+RECOMMENDED = ModelConfig()
 #: The parameters the comparison started from ("LightGBM-0").
 LIGHTGBM_BEFORE: dict[str, object] = {
     "n_estimators": 500,
@@ -89,7 +79,9 @@ def _models(*, recommended: bool) -> dict[str, object]:
         "logistic": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
     }
     if recommended:
-        models["LightGBM"] = LGBMClassifier(**LIGHTGBM_PARAMS)  # type: ignore[arg-type]
+        models["LightGBM"] = build_estimator(
+            "lightgbm", RECOMMENDED.lightgbm, "none", RECOMMENDED.seed
+        )
     return models
 
 

@@ -14,10 +14,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from registry_fixtures import RegistryStore, private_copy, shared_store
+
+from fraudstream.training.registry_config import RegistrySettings
 
 #: How long a stalled reply waits at most before the server gives up on it (the client's
 #: timeout is far shorter; the server is released at teardown anyway).
@@ -160,3 +164,17 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory, transactions: pd.DataFr
     finally:
         engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def registry_store(request: pytest.FixtureRequest) -> RegistryStore:
+    """The session's MLflow store with the three logged candidates."""
+    return shared_store(request)
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry_store: RegistryStore
+) -> RegistrySettings:
+    """Registry settings (default gate margins) on a private copy of the store."""
+    return private_copy(registry_store, tmp_path, monkeypatch)

@@ -25,8 +25,6 @@ from registry_fixtures import (
     incumbent_evaluator,
     log_candidate,
     metadata_for,
-    private_copy,
-    shared_store,
 )
 from typer.testing import CliRunner
 
@@ -63,20 +61,6 @@ pytestmark = [
         "ignore:The ``noload`` loader strategy:sqlalchemy.exc.SADeprecationWarning"
     ),
 ]
-
-
-@pytest.fixture(scope="session")
-def registry_store(request: pytest.FixtureRequest) -> RegistryStore:
-    """The session's MLflow store with the three logged candidates."""
-    return shared_store(request)
-
-
-@pytest.fixture
-def settings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry_store: RegistryStore
-) -> RegistrySettings:
-    """Registry settings (default gate margins) on a private copy of the store."""
-    return private_copy(registry_store, tmp_path, monkeypatch)
 
 
 def _metrics(store: RegistryStore, candidate: str) -> GateMetrics:

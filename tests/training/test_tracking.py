@@ -23,8 +23,6 @@ from registry_fixtures import (
     fraud_probability,
     make_splits,
     metadata_for,
-    private_copy,
-    shared_store,
 )
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -55,20 +53,6 @@ pytestmark = [
 
 def _identity(x: Any) -> Any:
     return x
-
-
-@pytest.fixture(scope="session")
-def registry_store(request: pytest.FixtureRequest) -> RegistryStore:
-    """The session's MLflow store with the three logged candidates."""
-    return shared_store(request)
-
-
-@pytest.fixture
-def settings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry_store: RegistryStore
-) -> RegistrySettings:
-    """Registry settings on a private copy of the store."""
-    return private_copy(registry_store, tmp_path, monkeypatch)
 
 
 @pytest.fixture(scope="module")

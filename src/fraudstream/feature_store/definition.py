@@ -1,16 +1,11 @@
 """The feature declaration: every model input, defined once for the offline and online paths.
 
-Each :class:`~fraudstream.feature_store.vocabulary.Feature` names an entity (the card, the terminal, or none for per-event features), an
-:class:`Aggregation` with exact per-event semantics, a window and a delay in whole days. The offline
-computation (:func:`fraudstream.feature_store.offline.compute_features`) and the online one (Redis,
-one event at a time) both read this declaration, never a copy of it.
-
-Point-in-time rule. Events are ordered by ``(TX_DATETIME, TRANSACTION_ID)``: ties in time are
-broken by the id, as a stream processes them. The features of transaction ``i`` at ``t`` use only
-transactions ordered at or before ``i`` and only labels with ``TX_LABEL_DATETIME <= t``. A window of
-``w`` days with a delay of ``d`` days covers the times ``(t - (d + w) days, t - d days]``; with
-``d = 0`` it ends at the transaction itself (later transactions at the same instant excluded).
-Label-based aggregations never use the current transaction's own label.
+Each :class:`~fraudstream.feature_store.vocabulary.Feature` names an entity (the card, the
+terminal, or none for per-event features), an aggregation with exact per-event semantics, a
+window and a delay in whole days, under the point-in-time rule of
+:mod:`~fraudstream.feature_store.vocabulary`. The offline computation
+(:func:`fraudstream.feature_store.offline.compute_features`) and the online one (Redis, one
+event at a time) both read this declaration, never a copy of it.
 """
 
 from __future__ import annotations
