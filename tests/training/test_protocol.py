@@ -134,3 +134,15 @@ def test_evaluation_reports_threshold_metrics_and_days() -> None:
     ]
     assert evaluation.cards_alerted_per_day == 1.0
     assert evaluation.brier == pytest.approx((0.01 + 0.04 + 0.36 + 0.36) / 4)
+
+
+def test_the_threshold_period_leaves_out_cards_known_by_each_day() -> None:
+    frame = _frame(
+        [
+            _tx(0, card=1, fraud=1),  # train fraud of day 0: reported from day 0 + 2 + 1 = 3
+            _tx(2, card=1),  # delay day 0 (day 2): card 1 not yet known, stays
+            _tx(3, card=1),  # delay day 1 (day 3): card 1 known, left out
+            _tx(3, card=2),  # stays
+        ]
+    )
+    assert split(frame, PROTOCOL).threshold_period["TRANSACTION_ID"].tolist() == [1, 3]

@@ -16,7 +16,8 @@ The handbook's protocol, as dates::
   test window is the real training window (its labels are known when the model is trained), and
   each further fold moves back by one test length. No fold touches a test day.
 * The **threshold period** is the delay period: its transactions are there, and the decision
-  threshold needs only scores, not labels.
+  threshold needs only scores, not labels. Like the test days, it leaves out the cards already
+  known to be compromised on each day (they are blocked, not investigated).
 """
 
 from __future__ import annotations
@@ -113,30 +114,46 @@ def known_labels(frame: pd.DataFrame, known_by: pd.Timestamp) -> pd.Series:
     return (frame[TX_FRAUD].astype(bool) & known).astype("int64")
 
 
+def _without_known_cards(
+    frame: pd.DataFrame, protocol: ProtocolConfig, first: date, end: date
+) -> pd.DataFrame:
+    """The days ``[first, end)`` of ``frame``, each without the cards known compromised by then.
+
+    A card is known compromised on day ``X`` when it has a fraud from the training window's start
+    to day ``X - delay - 1``: frauds are reported a delay after they happen. On the test days this
+    is exactly the handbook's rule (every training fraud, and delay-period day ``i - 1`` before
+    test day ``i``).
+    """
+    history = _between(frame, protocol.start_date, end)
+    frauds = history.loc[history[TX_FRAUD] == 1, [CUSTOMER_ID]].assign(day=_day(history))
+    kept = []
+    for offset in range((end - first).days):
+        day = first + timedelta(days=offset)
+        reported_by = pd.Timestamp(day - timedelta(days=protocol.delay_days + 1))
+        known = set(frauds.loc[frauds["day"] <= reported_by, CUSTOMER_ID])
+        today = _between(frame, day, day + timedelta(days=1))
+        kept.append(today[~today[CUSTOMER_ID].isin(known)])
+    return pd.concat(kept) if kept else frame.iloc[:0]
+
+
 def split(frame: pd.DataFrame, protocol: ProtocolConfig) -> Split:
     """Cut ``frame`` (transactions with features) into the protocol's windows.
 
-    The train frame's ``TX_FRAUD`` holds the labels known at the end of the delay period; the
-    test frame keeps the true labels, without the transactions of known-compromised cards.
+    The train frame's ``TX_FRAUD`` holds the labels known at the end of the delay period. The
+    threshold period (the delay days) and the test days leave out the cards already known to be
+    compromised on each day, so the alert budget is set on the traffic the investigators see; the
+    test keeps the true labels.
     """
     window = _between(frame, protocol.start_date, protocol.train_end)
-    # The handbook removes every card with a fraud in the training window from the test days.
-    known = set(window.loc[window[TX_FRAUD] == 1, CUSTOMER_ID])
     train = window.assign(**{TX_FRAUD: known_labels(window, pd.Timestamp(protocol.test_start))})
-    delay = _between(frame, protocol.train_end, protocol.test_start)
-    delay_days = _day(delay)
-    test_days = []
-    for offset in range(protocol.test_days):
-        if offset > 0:
-            # The handbook: delay-period day `offset - 1` is known before test day `offset`.
-            reported_day = pd.Timestamp(protocol.train_end + timedelta(days=offset - 1))
-            reported = delay[(delay_days == reported_day) & (delay[TX_FRAUD] == 1)]
-            known |= set(reported[CUSTOMER_ID])
-        day = protocol.test_start + timedelta(days=offset)
-        test_day = _between(frame, day, day + timedelta(days=1))
-        test_days.append(test_day[~test_day[CUSTOMER_ID].isin(known)])
-    test = pd.concat(test_days) if test_days else frame.iloc[:0]
-    return Split(train=train, threshold_period=delay, test=test, protocol=protocol)
+    return Split(
+        train=train,
+        threshold_period=_without_known_cards(
+            frame, protocol, protocol.train_end, protocol.test_start
+        ),
+        test=_without_known_cards(frame, protocol, protocol.test_start, protocol.test_end),
+        protocol=protocol,
+    )
 
 
 __all__ = ["ProtocolConfig", "Split", "known_labels", "split"]
