@@ -42,13 +42,13 @@ class TuningConfig(_Section):
     """Optuna search on the prequential folds (never on test days)."""
 
     enabled: bool = True
-    n_trials: Annotated[int, Field(ge=1, le=10_000)] = 10
+    n_trials: Annotated[int, Field(ge=1, le=10_000)] = 8
     #: Stop starting trials after this long; ``None`` (default) keeps the search deterministic:
     #: a time limit makes the number of trials depend on the machine's speed.
     timeout_seconds: Annotated[float, Field(gt=0)] | None = None
     sampler_seed: int = 0
     #: The largest LightGBM forests the search tries (trees, leaves per tree): the search's cost.
-    max_estimators: Annotated[int, Field(ge=20, le=5000)] = 1000
+    max_estimators: Annotated[int, Field(ge=20, le=5000)] = 800
     max_leaves: Annotated[int, Field(ge=4, le=1024)] = 31
 
 
