@@ -7,6 +7,8 @@ person: what was wrong, where, and how to fix it. The CLI prints it as one parag
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class FraudstreamError(Exception):
     """Base class of every user-facing error."""
@@ -46,6 +48,13 @@ class PipelineStateError(FraudstreamError):
     exit_code = 6
 
 
+def first_problem(error: ValidationError) -> str:
+    """``N problem(s), first at a.b: message``: a pydantic error in one clause for a person."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "top level"
+    return f"{error.error_count()} problem(s), first at {where}: {first['msg']}"
+
+
 __all__ = [
     "ChecksumMismatchError",
     "ConfigError",
@@ -54,4 +63,5 @@ __all__ = [
     "IngestionError",
     "PipelineStateError",
     "SourceUnreachableError",
+    "first_problem",
 ]

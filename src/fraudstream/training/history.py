@@ -16,7 +16,7 @@ from typing import Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from fraudstream.errors import FraudstreamError
+from fraudstream.errors import FraudstreamError, first_problem
 from fraudstream.io import write_text_atomic
 from fraudstream.training.gate import MetricCheck, PromotionDecision, ReferenceRole
 
@@ -112,12 +112,9 @@ def read_history(path: Path) -> list[HistoryEntry]:
     try:
         return _ENTRIES.validate_json(path.read_bytes())
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "top level"
         msg = (
-            f"the model registry history {path} is not valid ({exc.error_count()} problem(s), "
-            f"first at {where}: {first['msg']}): restore it from a backup or version control; "
-            "the registry aliases in MLflow are unaffected"
+            f"the model registry history {path} is not valid ({first_problem(exc)}): restore it "
+            "from a backup or version control; the registry aliases in MLflow are unaffected"
         )
         raise RegistryError(msg) from exc
 

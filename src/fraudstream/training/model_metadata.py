@@ -14,6 +14,7 @@ from typing import Annotated, Any, Final, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fraudstream import __version__
+from fraudstream.errors import first_problem
 from fraudstream.feature_store import FEATURE_NAMES, definition_version
 from fraudstream.training.serialization import ModelLoadError
 
@@ -126,12 +127,9 @@ def read_metadata(raw: dict[str, Any] | None, model_uri: str) -> ModelMetadata:
     try:
         return ModelMetadata.model_validate(raw or {})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "top level"
         msg = (
-            f"{model_uri} carries no valid fraudstream model metadata ({exc.error_count()} "
-            f"problem(s), first at {where}: {first['msg']}): it was not logged by fraudstream's "
-            "log_model; retrain it with this fraudstream"
+            f"{model_uri} carries no valid fraudstream model metadata ({first_problem(exc)}): it "
+            "was not logged by fraudstream's log_model; retrain it with this fraudstream"
         )
         raise ModelLoadError(msg) from exc
 
