@@ -21,8 +21,12 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from fraudstream.broker.config import KafkaConfig
 from fraudstream.errors import ConfigError
+from fraudstream.feature_store.online.config import RedisConfig
+from fraudstream.producer.config import ReplayConfig
 from fraudstream.simulator import SimulatorConfig
+from fraudstream.stream_scorer.config import StreamConfig
 from fraudstream.training.config import DataSourceConfig, ValidationConfig
 from fraudstream.training.model_config import ModelConfig, TuningConfig
 from fraudstream.training.protocol import ProtocolConfig
@@ -84,6 +88,10 @@ class FraudstreamConfig(_EnvOverYaml):
     mlflow: MlflowConfig = MlflowConfig()
     registry: RegistryConfig = RegistryConfig()
     gate: GateConfig = GateConfig()
+    kafka: KafkaConfig = KafkaConfig()
+    redis: RedisConfig = RedisConfig()
+    stream: StreamConfig = StreamConfig()
+    replay: ReplayConfig = ReplayConfig()
 
 
 class LoggingConfig(_EnvOverYaml):

@@ -48,6 +48,12 @@ class PipelineStateError(FraudstreamError):
     exit_code = 6
 
 
+class ServiceError(FraudstreamError):
+    """A service the stream needs (the broker, Redis) could not be started or reached."""
+
+    exit_code = 9
+
+
 def first_problem(error: ValidationError) -> str:
     """``N problem(s), first at a.b: message``: a pydantic error in one clause for a person."""
     first = error.errors()[0]
@@ -62,6 +68,7 @@ __all__ = [
     "FraudstreamError",
     "IngestionError",
     "PipelineStateError",
+    "ServiceError",
     "SourceUnreachableError",
     "first_problem",
 ]

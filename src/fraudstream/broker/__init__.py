@@ -1,0 +1,1 @@
+"""The Kafka-protocol broker: the embedded Tansu process and topic administration."""

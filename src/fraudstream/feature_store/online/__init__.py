@@ -1,0 +1,1 @@
+"""The online feature store: Redis state computed from the same feature declaration."""

@@ -1,0 +1,1 @@
+"""The replay producer: a transaction file, in time order, onto the broker."""

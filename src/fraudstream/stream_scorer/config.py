@@ -1,0 +1,38 @@
+"""Configuration of the Faust stream scorer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StreamConfig(BaseModel):
+    """How the scorer consumes, batches, waits for labels and follows the registry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The Faust app id: the consumer group of every worker.
+    app_id: Annotated[str, Field(min_length=1)] = "fraudstream-scorer"
+    #: Largest micro-batch (``stream.take``) and how long to wait to fill it.
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
+    batch_within_seconds: Annotated[float, Field(gt=0, le=60)] = 0.02
+    #: The consumer's fetch wait (Faust hard-codes 1,500 ms; a broker that does not wake a
+    #: waiting fetch on new data, like Tansu, adds about half of it to every hop).
+    fetch_max_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 50
+    #: A short session makes a group (re)join take seconds rather than half a minute.
+    session_timeout_seconds: Annotated[float, Field(ge=1, le=300)] = 6.0
+    heartbeat_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    #: Longest wait for the labels watermark to pass a batch's event time before scoring anyway.
+    label_wait_max_seconds: Annotated[float, Field(ge=0, le=600)] = 2.0
+    #: How often the worker asks the registry whether the champion changed.
+    model_refresh_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    #: Reasons (largest exact contributions) attached to an alert.
+    top_reasons: Annotated[int, Field(ge=1, le=23)] = 3
+    #: Largest raw event accepted; a larger one goes to the dead-letter topic.
+    max_event_bytes: Annotated[int, Field(ge=256)] = 65_536
+    #: Port of the worker's web server (Faust's; 0 = none).
+    web_port: Annotated[int, Field(ge=0, le=65_535)] = 0
+
+
+__all__ = ["StreamConfig"]
