@@ -22,6 +22,7 @@ from fraudstream.cli import models as model_commands
 from fraudstream.cli import pipeline as pipeline_command
 from fraudstream.cli import simulate as simulate_command
 from fraudstream.cli import train as train_commands
+from fraudstream.cli import worker as worker_command
 from fraudstream.config import (
     DEFAULT_CONFIG_PATH,
     FraudstreamConfig,
@@ -94,6 +95,7 @@ feature_commands.register(app)
 train_commands.register(app)
 model_commands.register(app)
 pipeline_command.register(app)
+worker_command.register(app)
 
 
 def _one_paragraph(message: str) -> str:

@@ -1,0 +1,290 @@
+"""The Faust app: agents on the transactions and labels topics, a timer following the registry.
+
+Delivery: at-least-once. ``take_events`` acknowledges a batch's records only after the agent has
+finished with it, and the agent finishes only after every output of the batch (scores, alerts,
+dead letters) has been acknowledged by the broker (``acks=all``). A crash or a rebalance
+re-delivers what was not committed; the online store recognises a re-delivered event by its
+``TRANSACTION_ID`` and recomputes the same features without counting it twice, and consumers
+de-duplicate score events by ``TRANSACTION_ID``. Kafka transactions are not used (some
+Kafka-protocol brokers, Tansu among them, do not support them correctly).
+
+Broker-neutral tuning: the consumer's fetch wait (Faust hard-codes 1,500 ms; a broker that does
+not wake a waiting fetch adds about half of it to every hop) and a short session timeout (a group
+join in seconds rather than half a minute). No Faust tables: all state is in Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faust
+import redis
+from aiokafka.errors import KafkaError
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from fraudstream.config import FraudstreamConfig
+from fraudstream.errors import ServiceError
+from fraudstream.feature_store.online.store import OnlineFeatureStore
+from fraudstream.stream_scorer.batch import BatchResult, BatchScorer, RawRecord, accept
+from fraudstream.stream_scorer.champion import ChampionHolder
+from fraudstream.stream_scorer.labels import read_label_records
+
+logger = logging.getLogger(__name__)
+
+#: Where Faust keeps its (unused) local data: run state, git-ignored.
+DEFAULT_DATADIR = Path(".run/faust")
+_STATS_EVERY_SECONDS = 10.0
+
+
+def _consumer_thread_class(fetch_max_wait_ms: int) -> type[Any]:
+    class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[misc]
+        def _create_worker_consumer(self, transport: Any) -> Any:
+            consumer = super()._create_worker_consumer(transport)
+            # aiokafka builds its fetcher from this at start(); Faust passes 1,500 ms.
+            consumer._fetch_max_wait_ms = fetch_max_wait_ms  # noqa: SLF001
+            return consumer
+
+    return _ConsumerThread
+
+
+def _transport_class(fetch_max_wait_ms: int) -> type[Any]:
+    thread_class = _consumer_thread_class(fetch_max_wait_ms)
+
+    class _Consumer(faust_aiokafka.Consumer):  # type: ignore[misc]
+        def _new_consumer_thread(self) -> Any:
+            return thread_class(self, loop=self.loop, beacon=self.beacon)
+
+    class _Transport(faust_aiokafka.Transport):  # type: ignore[misc]
+        Consumer = _Consumer
+
+    return _Transport
+
+
+class ScorerApp(faust.App):  # type: ignore[misc]
+    """A Faust app whose consumer uses the configured fetch wait."""
+
+    fetch_max_wait_ms: int = 50
+
+    def _new_transport(self) -> Any:
+        transport_class = _transport_class(self.fetch_max_wait_ms)
+        return transport_class(self.conf.broker_consumer, self, loop=self.loop)
+
+
+@dataclass
+class WorkerStats:
+    """Running totals of one worker (logged every few seconds)."""
+
+    batches: int = 0
+    scored: int = 0
+    alerts: int = 0
+    dead_letters: int = 0
+    replayed: int = 0
+    incomplete: int = 0
+    waited_events: int = 0
+    wait_ms_total: float = 0.0
+    wait_ms_max: float = 0.0
+    labels: int = 0
+    label_rejects: int = 0
+    retries: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def add(self, result: BatchResult) -> None:
+        """Count one scored batch."""
+        self.batches += 1
+        self.scored += len(result.scores)
+        self.alerts += len(result.alerts)
+        self.dead_letters += len(result.dead_letters)
+        for status, count in result.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+        self.replayed = self.statuses.get("replayed", 0)
+        self.incomplete = self.statuses.get("incomplete", 0)
+        if result.waited_events:
+            self.waited_events += result.waited_events
+            self.wait_ms_total += result.wait_ms * result.waited_events
+            self.wait_ms_max = max(self.wait_ms_max, result.wait_ms)
+
+
+@dataclass
+class Worker:
+    """What the agents share: the app, the topics, the scorer and the model holder."""
+
+    app: ScorerApp
+    config: FraudstreamConfig
+    scorer: BatchScorer
+    holder: ChampionHolder
+    store: OnlineFeatureStore
+    stats: WorkerStats = field(default_factory=WorkerStats)
+
+    async def publish(self, result: BatchResult) -> None:
+        """Send every output of a batch and wait until the broker has them all."""
+        topics = self.config.kafka.topics
+        producer = self.app.producer
+        pending: list[Awaitable[Any]] = []
+        for score in result.scores:
+            key = str(score.transaction_id).encode()
+            pending.append(await producer.send(topics.scores, key, score.to_json(), None, None, None))
+        for alert in result.alerts:
+            key = str(alert.transaction_id).encode()
+            pending.append(await producer.send(topics.alerts, key, alert.to_json(), None, None, None))
+        for letter in result.dead_letters:
+            pending.append(await producer.send(topics.dlq, None, letter.to_json(), None, None, None))
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def handle_transactions(self, records: Sequence[RawRecord]) -> BatchResult:
+        """Validate, wait for labels, enrich, score and publish one batch."""
+        accepted, dead = accept(records, self.scorer.max_event_bytes)
+        waited = await self.scorer.wait_for_labels(accepted)
+        result = self.scorer.score(accepted, waited)
+        result.dead_letters[:0] = dead
+        await self.publish(result)
+        self.stats.add(result)
+        return result
+
+    def handle_labels(self, records: Sequence[tuple[bytes | None, Any]]) -> None:
+        """Record a batch of labels, then advance the watermark."""
+        batch = read_label_records(records)
+        if batch.labels:
+            self.stats.labels += self.store.apply_labels(batch.labels)
+        if batch.watermark is not None:
+            self.store.advance_watermark(batch.watermark)
+        if batch.rejected:
+            self.stats.label_rejects += len(batch.rejected)
+            logger.warning("labels: %d record(s) rejected, first: %s", len(batch.rejected), batch.rejected[0])
+
+
+#: Errors of a service that comes back (Redis restarting, the broker electing a leader): the
+#: batch is retried until it succeeds; nothing is skipped.
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ServiceError,
+    KafkaError,
+    OSError,
+)
+_RETRY_MAX_SECONDS = 5.0
+
+
+async def _until_done(worker: Worker, what: str, attempt: Callable[[], Awaitable[Any]]) -> None:
+    """Run ``attempt`` until it succeeds, backing off on transient errors.
+
+    Anything else is a bug: the worker stops (SIGTERM to itself, so Faust shuts down cleanly and
+    commits only what was acknowledged); the batch is re-delivered to the group.
+    """
+    delay = 0.1
+    while True:
+        try:
+            await attempt()
+        except _TRANSIENT as exc:
+            worker.stats.retries += 1
+            logger.warning("%s: %s: %s; retrying in %.1f s", what, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RETRY_MAX_SECONDS)
+        except Exception:
+            logger.critical("%s failed on an unexpected error; stopping this worker", what, exc_info=True)
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(3600)
+        else:
+            return
+
+
+def _record(event: Any) -> RawRecord:
+    message = event.message
+    value = message.value
+    return RawRecord(
+        value=value if isinstance(value, bytes | None) else bytes(value),
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp=message.timestamp,
+    )
+
+
+def build_app(
+    config: FraudstreamConfig,
+    *,
+    store: OnlineFeatureStore | None = None,
+    holder: ChampionHolder | None = None,
+    datadir: Path = DEFAULT_DATADIR,
+) -> Worker:
+    """Build the Faust app of one worker (not started)."""
+    stream = config.stream
+    app = ScorerApp(
+        stream.app_id,
+        broker=[f"kafka://{server}" for server in config.kafka.servers()],
+        datadir=str(datadir),
+        broker_session_timeout=stream.session_timeout_seconds,
+        broker_heartbeat_interval=stream.heartbeat_interval_seconds,
+        broker_request_timeout=max(30.0, stream.session_timeout_seconds * 2),
+        broker_rebalance_timeout=max(20.0, stream.session_timeout_seconds * 2),
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        topic_allow_declare=False,
+        topic_partitions=config.kafka.partitions,
+        web_enabled=stream.web_port > 0,
+        web_port=stream.web_port or 6066,
+        web_bind="127.0.0.1",
+        stream_wait_empty=False,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    app.fetch_max_wait_ms = stream.fetch_max_wait_ms
+    store = store or OnlineFeatureStore.from_config(config.redis)
+    holder = holder or ChampionHolder(config)
+    scorer = BatchScorer(
+        store=store,
+        model=holder.model,
+        max_event_bytes=stream.max_event_bytes,
+        label_wait_max_seconds=stream.label_wait_max_seconds,
+        top_reasons=stream.top_reasons,
+    )
+    worker = Worker(app, config, scorer, holder, store)
+    topics = config.kafka.topics
+    transactions = app.topic(topics.transactions, key_type=bytes, value_type=bytes)
+    labels = app.topic(topics.labels, key_type=bytes, value_type=bytes)
+
+    @app.agent(transactions)  # type: ignore[untyped-decorator]
+    async def score(stream_: Any) -> None:
+        while holder.current is None:
+            await asyncio.sleep(0.05)
+        async for events in stream_.take_events(stream.batch_size, within=stream.batch_within_seconds):
+            records = [_record(event) for event in events]
+            await _until_done(worker, "scoring", lambda: worker.handle_transactions(records))
+
+    @app.agent(labels)  # type: ignore[untyped-decorator]
+    async def record_labels(stream_: Any) -> None:
+        async for events in stream_.take_events(stream.batch_size, within=stream.batch_within_seconds):
+            records = [(event.message.value, event.message.headers) for event in events]
+
+            async def handle(records: list[tuple[bytes | None, Any]] = records) -> None:
+                worker.handle_labels(records)
+
+            await _until_done(worker, "labels", handle)
+
+    @app.timer(interval=stream.model_refresh_seconds)  # type: ignore[untyped-decorator]
+    async def follow_registry() -> None:
+        if holder.current is not None:
+            await asyncio.to_thread(holder.refresh)
+
+    @app.timer(interval=_STATS_EVERY_SECONDS)  # type: ignore[untyped-decorator]
+    async def log_stats() -> None:
+        s = worker.stats
+        logger.info(
+            "worker: %d scored, %d alerts, %d dead letters, %d replayed, %d labels, "
+            "%d waited for labels (max %.0f ms), model version %s",
+            s.scored, s.alerts, s.dead_letters, s.replayed, s.labels, s.waited_events,
+            s.wait_ms_max, holder.current.version if holder.current else None,
+        )
+
+    return worker
+
+
+__all__ = ["DEFAULT_DATADIR", "ScorerApp", "Worker", "WorkerStats", "build_app"]

@@ -1,0 +1,34 @@
+"""Run a worker in this process until SIGINT or SIGTERM (Faust's worker loop)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import faust
+
+from fraudstream.config import FraudstreamConfig
+from fraudstream.stream_scorer.app import build_app
+from fraudstream.stream_scorer.champion import ChampionHolder
+
+
+def run_worker(
+    config: FraudstreamConfig,
+    holder: ChampionHolder,
+    *,
+    datadir: Path = Path(".run/faust"),
+    loglevel: str = "warning",
+) -> None:
+    """Build the app around an already loaded champion and run it until stopped."""
+    datadir.mkdir(parents=True, exist_ok=True)
+    worker = build_app(config, holder=holder, datadir=datadir)
+    faust_worker = faust.Worker(
+        worker.app,
+        loglevel=loglevel,
+        override_logging=False,
+        redirect_stdouts=False,
+        quiet=True,
+    )
+    faust_worker.execute_from_commandline()
+
+
+__all__ = ["run_worker"]
