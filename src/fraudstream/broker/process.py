@@ -24,6 +24,10 @@ from typing import Final
 from fraudstream.errors import ServiceError
 from fraudstream.io import atomic_path
 
+#: The servers this process started, kept so that they are waited for (no zombies, no
+#: "subprocess is still running" warnings when the Popen object would be collected).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 #: Memory storage: fast, and a broker restart loses the log.
 MEMORY_STORAGE: Final = "memory://tansu/"
 _LOOPBACK: Final = "127.0.0.1"
@@ -94,6 +98,12 @@ class ServerState:
 
     def alive(self) -> bool:
         """Whether the process still runs (and is not a zombie of ours)."""
+        child = _CHILDREN.get(self.pid)
+        if child is not None:
+            if child.poll() is None:
+                return True
+            _CHILDREN.pop(self.pid, None)
+            return False
         try:
             waited, _ = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:
@@ -184,10 +194,12 @@ def _spawn(
             start_new_session=True,
             env={**os.environ, **(env or {})},
         )
+    _CHILDREN[process.pid] = process
     state = ServerState(name, process.pid, _LOOPBACK, port, command, str(log_file))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            _CHILDREN.pop(process.pid, None)
             tail = _tail(log_file)
             msg = f"{name} exited at start (code {process.returncode}); its log ends:\n{tail}"
             raise ServiceError(msg)
