@@ -41,11 +41,12 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.installed ## Create .venv from the lock file (uv)
 
-demo: install ## The main job: simulate → validate → features → train → promote (DVC), then a summary
+demo: install ## The main job: the DVC pipeline (simulate → … → promote), then the stream on the last days
 	$(FS) params --output params.yaml
 	$(BIN)/dvc repro
 	@$(FS) summary
 	@$(FS) models list
+	$(FS) stream-demo
 
 pipeline: install ## Run the DVC pipeline (dvc repro): ingest (simulator) → validate → features → train → promote
 	$(FS) params --output params.yaml

@@ -9,7 +9,7 @@ One run, on this machine, with its own broker (Tansu, memory storage) and Redis 
    transactions of the reference simulation, with ``fraudstream replay --speed max`` (its
    events/s are reported too).
 2. **No-op agent**: a Faust agent with the same consumer settings that parses each event's JSON
-   and sends one output per input, drains the topic. Rate = outputs / (last − first output
+   and sends one output per input, drains the topic. Rate = outputs / (last - first output
    record timestamp).
 3. **Ours**: one ``fraudstream worker`` drains the same topic (validate, wait for labels, Redis
    enrich/update, score, publish scores and alerts). Same rate measure on ``scores``.
@@ -170,12 +170,22 @@ if __name__ == "__main__":
 def run_noop(bootstrap: str, kafka: KafkaConfig, events: int, run_dir: Path) -> dict[str, Any]:
     """The Faust floor: parse JSON and send one output per input."""
     output = f"noop-out-{uuid.uuid4().hex[:6]}"
-    create_topics(kafka.model_copy(update={"topics": kafka.topics.model_copy(update={"scores": output})}))
+    create_topics(
+        kafka.model_copy(update={"topics": kafka.topics.model_copy(update={"scores": output})})
+    )
     script = run_dir / "noop_agent.py"
     script.write_text(NOOP_AGENT)
     log = (run_dir / "noop.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, str(script), bootstrap, kafka.topics.transactions, output, f"noop-{uuid.uuid4().hex[:6]}", "0"],
+        [
+            sys.executable,
+            str(script),
+            bootstrap,
+            kafka.topics.transactions,
+            output,
+            f"noop-{uuid.uuid4().hex[:6]}",
+            "0",
+        ],
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -238,7 +248,9 @@ def run_naive(
                 event = TransactionEvent.model_validate_json(record.value)
                 enriched = store.enrich([event])
                 probability = float(model.predict_proba(enriched.to_frame())[0])
-                producer.send(output, json.dumps({"id": event.transaction_id, "p": probability}).encode())
+                producer.send(
+                    output, json.dumps({"id": event.transaction_id, "p": probability}).encode()
+                )
                 done += 1
         if started and time.perf_counter() - started >= seconds:
             break
@@ -246,7 +258,11 @@ def run_naive(
     elapsed = time.perf_counter() - (started or time.perf_counter())
     consumer.close()
     producer.close()
-    return {"events": done, "seconds": elapsed, "events_per_second": done / elapsed if elapsed else 0.0}
+    return {
+        "events": done,
+        "seconds": elapsed,
+        "events_per_second": done / elapsed if elapsed else 0.0,
+    }
 
 
 def run_latency(
@@ -267,7 +283,10 @@ def run_latency(
     values = [json.loads(r.value) for r in records]
     scored = np.array([v["PROCESSING_MS"] for v in values])
     produced_ms = np.array(
-        [datetime.fromisoformat(v["SCORED_AT"]).timestamp() * 1000 - v["PROCESSING_MS"] for v in values]
+        [
+            datetime.fromisoformat(v["SCORED_AT"]).timestamp() * 1000 - v["PROCESSING_MS"]
+            for v in values
+        ]
     )
     published = np.array([r.timestamp for r in records]) - produced_ms
     return {
@@ -297,7 +316,9 @@ def run_parity(
     offline = compute_features(ordered).loc[:, list(FEATURE_NAMES)].to_numpy()
     difference = np.abs(online.features - offline)
     per_feature = dict(zip(FEATURE_NAMES, difference.max(axis=0).tolist(), strict=True))
-    offline_scores = score_frame(holder.model(), frame).set_index("TRANSACTION_ID")["fraud_probability"]
+    offline_scores = score_frame(holder.model(), frame).set_index("TRANSACTION_ID")[
+        "fraud_probability"
+    ]
     streamed = pd.Series({s["TRANSACTION_ID"]: s["FRAUD_PROBABILITY"] for s in scores})
     common = streamed.index.intersection(offline_scores.index)
     return {
@@ -312,17 +333,25 @@ def run_parity(
     }
 
 
-def run_profile(redis_url: str, holder: ChampionHolder, frame: pd.DataFrame, batches: int = 40) -> dict[str, Any]:
+def run_profile(
+    redis_url: str, holder: ChampionHolder, frame: pd.DataFrame, batches: int = 40
+) -> dict[str, Any]:
     """Where one 500-event batch's time goes, per event (in process, no broker)."""
     client = redis.Redis.from_url(redis_url)
     store = OnlineFeatureStore(client, RedisConfig(url=redis_url, prefix="profile"))
     store.clear()
     scorer = BatchScorer(store=store, model=holder.model, label_wait_max_seconds=0)
     ordered = frame.sort_values(["TX_DATETIME", "TRANSACTION_ID"]).head(500 * batches)
-    raw = [TransactionEvent.model_validate(r).to_json() for r in ordered[EVENT_COLUMNS].to_dict("records")]
+    raw = [
+        TransactionEvent.model_validate(r).to_json()
+        for r in ordered[EVENT_COLUMNS].to_dict("records")
+    ]
     totals = {"validate": 0.0, "enrich_redis": 0.0, "score_and_events": 0.0, "serialize": 0.0}
     for start in range(0, len(raw), 500):
-        records = [RawRecord(v, "t", 0, start + i, time.time()) for i, v in enumerate(raw[start : start + 500])]
+        records = [
+            RawRecord(v, "t", 0, start + i, time.time())
+            for i, v in enumerate(raw[start : start + 500])
+        ]
         t0 = time.perf_counter()
         accepted, _ = accept(records, 65_536)
         t1 = time.perf_counter()
@@ -337,7 +366,9 @@ def run_profile(redis_url: str, holder: ChampionHolder, frame: pd.DataFrame, bat
         totals["enrich_redis"] += t2 - t1
         totals["score_and_events"] += (t3 - t2) - (t2 - t1)  # score() enriches once more
         totals["serialize"] += t4 - t3
-    return {name: seconds / len(raw) * 1e6 for name, seconds in totals.items()} | {"unit": "µs/event"}
+    return {name: seconds / len(raw) * 1e6 for name, seconds in totals.items()} | {
+        "unit": "µs/event"
+    }
 
 
 def main() -> None:
@@ -396,8 +427,10 @@ def main() -> None:
         print(f"{name:28}{results[name]['events_per_second']:>10,.0f}")
     print(f"ours / no-op agent: {ours / noop:.2f}   ours / naive: {ours / naive:.1f}x")
     print(f"latency at {args.rate}/s: p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms")
-    print(f"parity: features max |diff| {results['parity']['max_abs_feature_difference']:.2e}, "
-          f"probabilities max |diff| {results['parity']['max_abs_probability_difference']:.2e}")
+    print(
+        f"parity: features max |diff| {results['parity']['max_abs_feature_difference']:.2e}, "
+        f"probabilities max |diff| {results['parity']['max_abs_probability_difference']:.2e}"
+    )
     print(f"profile (µs/event): {results['profile']}")
 
 

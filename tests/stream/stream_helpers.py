@@ -106,9 +106,11 @@ def wait_for_ids(
     """Read ``reader`` until every expected id was seen (or the timeout); the ids seen."""
     deadline = time.monotonic() + timeout
     seen: set[int] = set()
+    len_read = 0
     while time.monotonic() < deadline:
         reader.poll(0.5)
-        seen = {json.loads(r.value)[field_name] for r in reader.records}
+        seen.update(json.loads(r.value)[field_name] for r in reader.records[len_read:])
+        len_read = len(reader.records)
         if expected <= seen:
             break
     return seen
@@ -120,30 +122,36 @@ class WorkerProcess:
 
     process: subprocess.Popen[bytes]
     log: Path
+    handle: Any = None
 
     def kill(self) -> None:
         """SIGKILL: a crash, nothing flushed."""
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
+        self._close()
+
+    def _close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not stop."""
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self._close()
 
     def output(self) -> str:
         """What the worker printed."""
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def start_worker(
-    fraudstream: str, root: Path, env: dict[str, str], name: str
-) -> WorkerProcess:
+def start_worker(fraudstream: str, root: Path, env: dict[str, str], name: str) -> WorkerProcess:
     """Start ``fraudstream worker`` in ``root``; its output goes to a log file there."""
     log = root / f"{name}.log"
     handle = log.open("wb")
@@ -154,7 +162,7 @@ def start_worker(
         stdout=handle,
         stderr=subprocess.STDOUT,
     )
-    return WorkerProcess(process, log)
+    return WorkerProcess(process, log, handle)
 
 
 def stop_all(workers: Iterable[WorkerProcess]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
 import time
@@ -13,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import redis
-from conftest import ChampionProject
 
+from conftest import ChampionProject
 from fraudstream.feature_store.online.config import RedisConfig
 from fraudstream.feature_store.online.store import OnlineFeatureStore
 from fraudstream.simulator import SimulatorConfig, simulate
@@ -49,13 +50,15 @@ def frame() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def holder(champion_project: ChampionProject) -> Iterator[ChampionHolder]:
+def holder(champion_project: ChampionProject) -> ChampionHolder:
     config = champion_project.config()
     uri = f"sqlite:///{champion_project.root / 'mlflow.db'}"
-    config = config.model_copy(update={"mlflow": config.mlflow.model_copy(update={"tracking_uri": uri})})
+    config = config.model_copy(
+        update={"mlflow": config.mlflow.model_copy(update={"tracking_uri": uri})}
+    )
     holder = ChampionHolder(config)
     holder.load_initial()
-    yield holder
+    return holder
 
 
 @pytest.fixture
@@ -72,7 +75,9 @@ def _records(frame: pd.DataFrame) -> list[RawRecord]:
 
 
 def test_bad_records_get_a_short_reason_naming_the_problem() -> None:
-    good = json.loads(_records(simulate(SimulatorConfig(customers=20, terminals=20, days=3)).head(1))[0].value)
+    good = json.loads(
+        _records(simulate(SimulatorConfig(customers=20, terminals=20, days=3)).head(1))[0].value
+    )
     cases = {
         b"": "empty",
         b"{": "invalid transaction event",
@@ -80,7 +85,9 @@ def test_bad_records_get_a_short_reason_naming_the_problem() -> None:
         json.dumps(good | {"TX_AMOUNT": "12"}).encode(): "TX_AMOUNT",
         json.dumps(good | {"EXTRA": 1}).encode(): "EXTRA",
         json.dumps({k: v for k, v in good.items() if k != "TERMINAL_ID"}).encode(): "TERMINAL_ID",
-        json.dumps(good).replace('"TX_AMOUNT": ', '"TX_AMOUNT": Infinity, "X": ').encode(): "invalid",
+        json.dumps(good)
+        .replace('"TX_AMOUNT": ', '"TX_AMOUNT": Infinity, "X": ')
+        .encode(): "invalid",
         b"x" * 70_000: "exceeds",
     }
     for raw, expected in cases.items():
@@ -93,26 +100,43 @@ def test_bad_records_get_a_short_reason_naming_the_problem() -> None:
 def test_a_batch_is_scored_with_exact_reasons_for_its_alerts(
     store: OnlineFeatureStore, holder: ChampionHolder, frame: pd.DataFrame
 ) -> None:
-    scorer = BatchScorer(store=store, model=holder.model, label_wait_max_seconds=0, top_reasons=3)
-    accepted, dead = accept(_records(frame.head(800)), 65_536)
+    # The small champion's threshold is for its own budget: lower it to this data's top 1 %.
+    accepted, dead = accept(_records(frame), 65_536)
     assert not dead
+    first_pass = BatchScorer(store=store, model=holder.model, label_wait_max_seconds=0)
+    probabilities = [s.fraud_probability for s in first_pass.score(accepted).scores]
+    store.clear()
+    champion = holder.model()
+    lowered = dataclasses.replace(
+        champion,
+        metadata=champion.metadata.model_copy(
+            update={"threshold": float(np.quantile(probabilities, 0.99))}
+        ),
+    )
+    scorer = BatchScorer(
+        store=store, model=lambda: lowered, label_wait_max_seconds=0, top_reasons=3
+    )
     result = scorer.score(accepted)
-    assert len(result.scores) == 800
-    assert result.statuses["new"] == 800
-    model = holder.model()
+    assert len(result.scores) == len(frame)
+    assert result.statuses["new"] == len(frame)
+    model = lowered
     assert all(s.model_version == model.version for s in result.scores)
     assert {s.transaction_id for s in result.alerts} == {
         s.transaction_id for s in result.scores if s.is_alert
     }
-    assert result.alerts, "the small champion alerts on some of 800 events"
+    assert result.alerts, "the small champion alerts on some of these events"
     for alert in result.alerts:
         assert len(alert.reasons) == 3
         contributions_ = [r.contribution for r in alert.reasons]
         assert contributions_ == sorted(contributions_, reverse=True)
     # Exactness: the model's own decomposition of the first alert adds up to its log-odds.
     first = result.alerts[0]
-    features = store.enrich([a.event for a in accepted if a.event.transaction_id == first.transaction_id], record=False)
-    parts = contributions(model.estimator, features.to_frame().loc[:, list(model.metadata.feature_names)])
+    features = store.enrich(
+        [a.event for a in accepted if a.event.transaction_id == first.transaction_id], record=False
+    )
+    parts = contributions(
+        model.estimator, features.to_frame().loc[:, list(model.metadata.feature_names)]
+    )
     logit = math.log(first.fraud_probability / (1 - first.fraud_probability))
     assert parts.sum() == pytest.approx(logit, abs=1e-9)
     assert parts[0, :-1].max() == pytest.approx(first.reasons[0].contribution)
@@ -126,7 +150,9 @@ def test_a_redelivered_batch_gives_the_same_scores_and_changes_nothing(
     first = scorer.score(accepted)
     again = scorer.score(accepted)
     assert again.statuses["replayed"] == 600
-    assert [s.fraud_probability for s in first.scores] == [s.fraud_probability for s in again.scores]
+    assert [s.fraud_probability for s in first.scores] == [
+        s.fraud_probability for s in again.scores
+    ]
 
 
 def test_a_changed_duplicate_is_a_dead_letter(

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import redis
-from conftest import FRAUDSTREAM, ChampionProject
 from kafka import KafkaProducer
 from stream_helpers import (
     TopicReader,
@@ -32,6 +31,7 @@ from stream_helpers import (
 )
 from stream_services import Broker
 
+from conftest import FRAUDSTREAM, ChampionProject
 from fraudstream.broker.config import KafkaConfig
 from fraudstream.feature_store import FEATURE_NAMES, compute_features
 from fraudstream.feature_store.online.store import OnlineFeatureStore
@@ -44,7 +44,7 @@ from fraudstream.transactions.event import TransactionEvent
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 #: About 20,000 transactions over 25 days (labels of the first 18 days become known in it).
-REPLAY_SIMULATION = SimulatorConfig(customers=400, terminals=800, days=25, seed=12)
+REPLAY_SIMULATION = SimulatorConfig(customers=430, terminals=800, days=25, seed=12)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,9 @@ class Stream:
         self.broker = broker
         self.redis_url = redis_url
         self.kafka = KafkaConfig(bootstrap_servers=broker.bootstrap, topics=unique_topics())
-        self.env = project.env(**stream_env(self.kafka, redis_url, f"scorer-{uuid.uuid4().hex[:6]}"))
+        self.env = project.env(
+            **stream_env(self.kafka, redis_url, f"scorer-{uuid.uuid4().hex[:6]}")
+        )
         self.workers: list[WorkerProcess] = []
         self.readers: list[TopicReader] = []
         project.run("topics", "create", env=self.env)
@@ -78,7 +80,9 @@ class Stream:
         return worker
 
     def replay(self, source: Path, *args: str) -> str:
-        return self.project.run("replay", "--input", str(source), "--no-resume", *args, env=self.env)
+        return self.project.run(
+            "replay", "--input", str(source), "--no-resume", *args, env=self.env
+        )
 
     def reader(self, topic: str) -> TopicReader:
         reader = TopicReader(self.broker.bootstrap, topic)
@@ -107,17 +111,27 @@ def stream(champion_project: ChampionProject, broker: Broker, redis_url: str) ->
 
 
 def _offline_probabilities(project: ChampionProject, frame: pd.DataFrame) -> pd.Series:
-    configure_mlflow(project.config().mlflow.model_copy(update={
-        "tracking_uri": f"sqlite:///{project.root / 'mlflow.db'}"
-    }), experiment=False)
+    configure_mlflow(
+        project.config().mlflow.model_copy(
+            update={"tracking_uri": f"sqlite:///{project.root / 'mlflow.db'}"}
+        ),
+        experiment=False,
+    )
     model = load_model("models:/fraudstream@champion")
     scored = score_frame(model, frame)
     return scored.set_index("TRANSACTION_ID")["fraud_probability"]
 
 
 def _events(frame: pd.DataFrame) -> list[TransactionEvent]:
-    columns = ["TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT",
-               "TX_TIME_SECONDS", "TX_TIME_DAYS"]
+    columns = [
+        "TRANSACTION_ID",
+        "TX_DATETIME",
+        "CUSTOMER_ID",
+        "TERMINAL_ID",
+        "TX_AMOUNT",
+        "TX_TIME_SECONDS",
+        "TX_TIME_DAYS",
+    ]
     return [TransactionEvent.model_validate(row) for row in frame[columns].to_dict("records")]
 
 
@@ -155,7 +169,8 @@ def test_two_workers_survive_a_kill_and_every_transaction_is_scored_once_in_effe
     restarted = stream.worker("w1-restarted")
     seen = wait_for_ids(scores, expected, timeout=240)
     assert expected <= seen, f"{len(expected - seen)} transactions never scored\n{stream.logs()}"
-    assert restarted.process.poll() is None and second.process.poll() is None, stream.logs()
+    assert restarted.process.poll() is None, stream.logs()
+    assert second.process.poll() is None, stream.logs()
 
     by_id = _scores_by_id(scores)
     offline = _offline_probabilities(stream.project, replay_frame)
@@ -169,31 +184,42 @@ def test_two_workers_survive_a_kill_and_every_transaction_is_scored_once_in_effe
     _assert_state_matches_offline(stream.store(), replay_frame)
 
 
+def _split_point(frame: pd.DataFrame, share: float) -> tuple[int, pd.Timestamp]:
+    """How many transactions come first, and the time the rest start at (no tie at the cut)."""
+    times = frame.sort_values(["TX_DATETIME", "TRANSACTION_ID"])["TX_DATETIME"].reset_index(
+        drop=True
+    )
+    cut = int(len(times) * share)
+    while times[cut] == times[cut - 1]:
+        cut += 1
+    return cut, times[cut - 1] + pd.Timedelta(microseconds=1)
+
+
 def test_a_flushed_redis_is_rebuilt_and_later_scores_equal_an_uninterrupted_run(
     stream: Stream, replay_file: Path, replay_frame: pd.DataFrame
 ) -> None:
-    split = pd.Timestamp("2018-04-15")
-    first_half = replay_frame[replay_frame["TX_DATETIME"] < split]
-    first_file = replay_file.with_name("first_half.parquet")
-    first_half.to_parquet(first_file)
+    # One replay in two stretches: the first n transactions (with every label known by then),
+    # then everything from the next microsecond on: together exactly one uninterrupted replay.
+    first_count, resume_at = _split_point(replay_frame, 0.5)
+    first = replay_frame[replay_frame["TX_DATETIME"] < resume_at]
+    assert len(first) == first_count
     scores = stream.reader(stream.kafka.topics.scores)
     stream.worker("w1")
-    stream.replay(first_file, "--speed", "max")
-    seen = wait_for_ids(scores, set(first_half["TRANSACTION_ID"]), timeout=180)
-    assert set(first_half["TRANSACTION_ID"]) <= seen, stream.logs()
+    stream.replay(replay_file, "--speed", "max", "--limit", str(first_count))
+    seen = wait_for_ids(scores, set(first["TRANSACTION_ID"]), timeout=180)
+    assert set(first["TRANSACTION_ID"]) <= seen, stream.logs()
 
     redis.Redis.from_url(stream.redis_url).flushall()
     out = stream.project.run("features", "rebuild", env=stream.env)
-    assert "transactions" in out
-    stream.replay(replay_file, "--speed", "max", "--from", "2018-04-15")
+    assert f"{first_count:,} transactions" in out, out
+    stream.replay(replay_file, "--speed", "max", "--from", resume_at.isoformat())
     expected = set(replay_frame["TRANSACTION_ID"])
     seen = wait_for_ids(scores, expected, timeout=180)
     assert expected <= seen, stream.logs()
 
-    later = replay_frame[replay_frame["TX_DATETIME"] >= split]
+    later_ids = replay_frame.loc[replay_frame["TX_DATETIME"] >= resume_at, "TRANSACTION_ID"]
     offline = _offline_probabilities(stream.project, replay_frame)
     by_id = _scores_by_id(scores)
-    later_ids = later["TRANSACTION_ID"].tolist()
     streamed = np.array([by_id[i][-1]["FRAUD_PROBABILITY"] for i in later_ids])
     np.testing.assert_array_equal(streamed, offline.loc[later_ids].to_numpy())
     _assert_state_matches_offline(stream.store(), replay_frame)
@@ -221,7 +247,9 @@ def test_malformed_events_go_to_the_dead_letter_topic_and_the_stream_goes_on(
     events = _events(frame)
     good = [e.to_json() for e in events]
     bad = _malformed(good[0])
-    producer = KafkaProducer(bootstrap_servers=stream.broker.bootstrap, acks="all", max_request_size=1_048_576)
+    producer = KafkaProducer(
+        bootstrap_servers=stream.broker.bootstrap, acks="all", max_request_size=1_048_576
+    )
     topic = stream.kafka.topics.transactions
     for value in good[:150]:
         producer.send(topic, value, key=b"k")

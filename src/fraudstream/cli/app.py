@@ -16,11 +16,14 @@ from typing import Annotated, Literal
 import typer
 
 from fraudstream import __version__
+from fraudstream.cli import broker as broker_commands
 from fraudstream.cli import data as data_commands
 from fraudstream.cli import features as feature_commands
 from fraudstream.cli import models as model_commands
 from fraudstream.cli import pipeline as pipeline_command
+from fraudstream.cli import replay as replay_command
 from fraudstream.cli import simulate as simulate_command
+from fraudstream.cli import stream_demo as stream_demo_command
 from fraudstream.cli import train as train_commands
 from fraudstream.cli import worker as worker_command
 from fraudstream.config import (
@@ -95,7 +98,10 @@ feature_commands.register(app)
 train_commands.register(app)
 model_commands.register(app)
 pipeline_command.register(app)
+broker_commands.register(app)
+replay_command.register(app)
 worker_command.register(app)
+stream_demo_command.register(app)
 
 
 def _one_paragraph(message: str) -> str:

@@ -1,4 +1,4 @@
-"""``fraudstream features``: build the feature table of a transaction file, list the declaration."""
+"""``fraudstream features``: the offline feature table, the declaration, the online state."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from fraudstream.feature_store import (
     compute_features,
     definition_version,
 )
+from fraudstream.feature_store.online.rebuild import rebuild_from_broker, rebuild_from_frame
+from fraudstream.feature_store.online.store import OnlineFeatureStore
 from fraudstream.io import atomic_path, frame_format, write_frame
 from fraudstream.logs import stage
 from fraudstream.training.data import read_valid_transactions
@@ -67,6 +69,52 @@ def build(
     )
 
 
+def rebuild(
+    ctx: typer.Context,
+    input_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="Transactions: *.csv or *.parquet (default: the broker's topics, from the start).",
+        ),
+    ] = None,
+    clear: Annotated[
+        bool,
+        typer.Option("--clear", help="Delete this definition's online state first."),
+    ] = False,
+) -> None:
+    """Rebuild the online (Redis) feature state from the transaction log.
+
+    Every transaction and every label known at the end of the log is loaded, history the
+    features no longer read is pruned, and the labels watermark is set; the stream scorer then
+    goes on as if it had never stopped. Without --input the log is the broker's transactions and
+    labels topics, read from the beginning; with it, a file, validated like `features build`'s.
+    """
+    config = app_state(ctx).config()
+    transactions = None if input_path is None else read_valid_transactions(input_path, config)
+    store = OnlineFeatureStore.from_config(config.redis)
+    try:
+        if clear:
+            typer.echo(f"deleted {store.clear():,} keys of definition {store.layout.version}")
+        with stage("features rebuild"):
+            if transactions is None:
+                summary = rebuild_from_broker(store, config.kafka)
+            else:
+                summary = rebuild_from_frame(store, transactions)
+        stats = store.stats()
+    finally:
+        store.close()
+    source = config.kafka.bootstrap_servers if input_path is None else str(input_path)
+    watermark = "none" if summary.watermark is None else summary.watermark.isoformat()
+    typer.echo(
+        f"rebuilt the online features of definition {stats.definition_version} from {source}: "
+        f"{summary.transactions:,} transactions, {summary.labels:,} labels, "
+        f"{summary.skipped:,} records skipped, labels watermark {watermark}; "
+        f"{stats.entity_keys:,} entity keys in Redis at {store.address}"
+    )
+
+
 def _row(feature: Feature) -> tuple[str, ...]:
     return (
         feature.name,
@@ -96,14 +144,15 @@ def list_features() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``features`` command group (``build``, ``list``) to ``app``."""
+    """Add the ``features`` command group (``build``, ``list``, ``rebuild``) to ``app``."""
     group = typer.Typer(
         name="features",
-        help="The feature declaration and the offline (point-in-time) feature table.",
+        help="The feature declaration, the offline (point-in-time) feature table, the online state.",
         no_args_is_help=True,
     )
     group.command("build")(build)
     group.command("list")(list_features)
+    group.command("rebuild")(rebuild)
     app.add_typer(group, name="features")
 
 
@@ -111,5 +160,6 @@ __all__ = [
     "build",
     "format_definition",
     "list_features",
+    "rebuild",
     "register",
 ]

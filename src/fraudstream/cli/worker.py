@@ -26,8 +26,8 @@ def register(app: typer.Typer) -> None:
         Loads the registry's champion first (and fails at once without one), then joins the
         scorer group: start several workers to split the partitions.
         """
-        from fraudstream.stream_scorer.champion import ChampionHolder  # noqa: PLC0415
-        from fraudstream.stream_scorer.runner import run_worker  # noqa: PLC0415
+        from fraudstream.stream_scorer.champion import ChampionHolder
+        from fraudstream.stream_scorer.runner import run_worker
 
         config = app_state(ctx).config()
         holder = ChampionHolder(config)

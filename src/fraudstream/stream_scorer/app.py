@@ -44,11 +44,11 @@ _STATS_EVERY_SECONDS = 10.0
 
 
 def _consumer_thread_class(fetch_max_wait_ms: int) -> type[Any]:
-    class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[misc]
+    class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
             # aiokafka builds its fetcher from this at start(); Faust passes 1,500 ms.
-            consumer._fetch_max_wait_ms = fetch_max_wait_ms  # noqa: SLF001
+            consumer._fetch_max_wait_ms = fetch_max_wait_ms
             return consumer
 
     return _ConsumerThread
@@ -57,17 +57,17 @@ def _consumer_thread_class(fetch_max_wait_ms: int) -> type[Any]:
 def _transport_class(fetch_max_wait_ms: int) -> type[Any]:
     thread_class = _consumer_thread_class(fetch_max_wait_ms)
 
-    class _Consumer(faust_aiokafka.Consumer):  # type: ignore[misc]
+    class _Consumer(faust_aiokafka.Consumer):
         def _new_consumer_thread(self) -> Any:
             return thread_class(self, loop=self.loop, beacon=self.beacon)
 
-    class _Transport(faust_aiokafka.Transport):  # type: ignore[misc]
+    class _Transport(faust_aiokafka.Transport):
         Consumer = _Consumer
 
     return _Transport
 
 
-class ScorerApp(faust.App):  # type: ignore[misc]
+class ScorerApp(faust.App):
     """A Faust app whose consumer uses the configured fetch wait."""
 
     fetch_max_wait_ms: int = 50
@@ -129,12 +129,18 @@ class Worker:
         pending: list[Awaitable[Any]] = []
         for score in result.scores:
             key = str(score.transaction_id).encode()
-            pending.append(await producer.send(topics.scores, key, score.to_json(), None, None, None))
+            pending.append(
+                await producer.send(topics.scores, key, score.to_json(), None, None, None)
+            )
         for alert in result.alerts:
             key = str(alert.transaction_id).encode()
-            pending.append(await producer.send(topics.alerts, key, alert.to_json(), None, None, None))
+            pending.append(
+                await producer.send(topics.alerts, key, alert.to_json(), None, None, None)
+            )
         for letter in result.dead_letters:
-            pending.append(await producer.send(topics.dlq, None, letter.to_json(), None, None, None))
+            pending.append(
+                await producer.send(topics.dlq, None, letter.to_json(), None, None, None)
+            )
         if pending:
             await asyncio.gather(*pending)
 
@@ -157,7 +163,9 @@ class Worker:
             self.store.advance_watermark(batch.watermark)
         if batch.rejected:
             self.stats.label_rejects += len(batch.rejected)
-            logger.warning("labels: %d record(s) rejected, first: %s", len(batch.rejected), batch.rejected[0])
+            logger.warning(
+                "labels: %d record(s) rejected, first: %s", len(batch.rejected), batch.rejected[0]
+            )
 
 
 #: Errors of a service that comes back (Redis restarting, the broker electing a leader): the
@@ -188,7 +196,9 @@ async def _until_done(worker: Worker, what: str, attempt: Callable[[], Awaitable
             await asyncio.sleep(delay)
             delay = min(delay * 2, _RETRY_MAX_SECONDS)
         except Exception:
-            logger.critical("%s failed on an unexpected error; stopping this worker", what, exc_info=True)
+            logger.critical(
+                "%s failed on an unexpected error; stopping this worker", what, exc_info=True
+            )
             os.kill(os.getpid(), signal.SIGTERM)
             await asyncio.sleep(3600)
         else:
@@ -205,6 +215,66 @@ def _record(event: Any) -> RawRecord:
         offset=message.offset,
         timestamp=message.timestamp,
     )
+
+
+def _add_agents(worker: Worker) -> None:
+    """The two agents: transactions are scored in micro-batches; labels are recorded."""
+    app, stream, holder = worker.app, worker.config.stream, worker.holder
+    topics = worker.config.kafka.topics
+    transactions = app.topic(topics.transactions, key_type=bytes, value_type=bytes)
+    labels = app.topic(topics.labels, key_type=bytes, value_type=bytes)
+
+    @app.agent(transactions)
+    async def score(stream_: Any) -> None:
+        while holder.current is None:
+            await asyncio.sleep(0.05)
+        async for events in stream_.take_events(
+            stream.batch_size, within=stream.batch_within_seconds
+        ):
+            batch = [_record(event) for event in events]
+
+            async def handle(records: list[RawRecord] = batch) -> None:
+                await worker.handle_transactions(records)
+
+            await _until_done(worker, "scoring", handle)
+
+    @app.agent(labels)
+    async def record_labels(stream_: Any) -> None:
+        async for events in stream_.take_events(
+            stream.batch_size, within=stream.batch_within_seconds
+        ):
+            records = [(event.message.value, event.message.headers) for event in events]
+
+            async def handle(records: list[tuple[bytes | None, Any]] = records) -> None:
+                worker.handle_labels(records)
+
+            await _until_done(worker, "labels", handle)
+
+
+def _add_timers(worker: Worker) -> None:
+    """Follow the registry's champion; log the running totals."""
+    app, stream, holder = worker.app, worker.config.stream, worker.holder
+
+    @app.timer(interval=stream.model_refresh_seconds)  # type: ignore[untyped-decorator]
+    async def follow_registry() -> None:
+        if holder.current is not None:
+            await asyncio.to_thread(holder.refresh)
+
+    @app.timer(interval=_STATS_EVERY_SECONDS)  # type: ignore[untyped-decorator]
+    async def log_stats() -> None:
+        s = worker.stats
+        logger.info(
+            "worker: %d scored, %d alerts, %d dead letters, %d replayed, %d labels, "
+            "%d waited for labels (max %.0f ms), model version %s",
+            s.scored,
+            s.alerts,
+            s.dead_letters,
+            s.replayed,
+            s.labels,
+            s.waited_events,
+            s.wait_ms_max,
+            holder.current.version if holder.current else None,
+        )
 
 
 def build_app(
@@ -247,43 +317,8 @@ def build_app(
         top_reasons=stream.top_reasons,
     )
     worker = Worker(app, config, scorer, holder, store)
-    topics = config.kafka.topics
-    transactions = app.topic(topics.transactions, key_type=bytes, value_type=bytes)
-    labels = app.topic(topics.labels, key_type=bytes, value_type=bytes)
-
-    @app.agent(transactions)  # type: ignore[untyped-decorator]
-    async def score(stream_: Any) -> None:
-        while holder.current is None:
-            await asyncio.sleep(0.05)
-        async for events in stream_.take_events(stream.batch_size, within=stream.batch_within_seconds):
-            records = [_record(event) for event in events]
-            await _until_done(worker, "scoring", lambda: worker.handle_transactions(records))
-
-    @app.agent(labels)  # type: ignore[untyped-decorator]
-    async def record_labels(stream_: Any) -> None:
-        async for events in stream_.take_events(stream.batch_size, within=stream.batch_within_seconds):
-            records = [(event.message.value, event.message.headers) for event in events]
-
-            async def handle(records: list[tuple[bytes | None, Any]] = records) -> None:
-                worker.handle_labels(records)
-
-            await _until_done(worker, "labels", handle)
-
-    @app.timer(interval=stream.model_refresh_seconds)  # type: ignore[untyped-decorator]
-    async def follow_registry() -> None:
-        if holder.current is not None:
-            await asyncio.to_thread(holder.refresh)
-
-    @app.timer(interval=_STATS_EVERY_SECONDS)  # type: ignore[untyped-decorator]
-    async def log_stats() -> None:
-        s = worker.stats
-        logger.info(
-            "worker: %d scored, %d alerts, %d dead letters, %d replayed, %d labels, "
-            "%d waited for labels (max %.0f ms), model version %s",
-            s.scored, s.alerts, s.dead_letters, s.replayed, s.labels, s.waited_events,
-            s.wait_ms_max, holder.current.version if holder.current else None,
-        )
-
+    _add_agents(worker)
+    _add_timers(worker)
     return worker
 
 

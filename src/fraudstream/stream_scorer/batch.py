@@ -101,9 +101,7 @@ def validate_record(record: RawRecord, max_bytes: int) -> TransactionEvent | str
         return f"invalid transaction event: {first_problem(exc)}"
 
 
-def accept(
-    records: Sequence[RawRecord], max_bytes: int
-) -> tuple[list[Accepted], list[DeadLetter]]:
+def accept(records: Sequence[RawRecord], max_bytes: int) -> tuple[list[Accepted], list[DeadLetter]]:
     """Split a batch into valid events and dead letters."""
     accepted: list[Accepted] = []
     dead: list[DeadLetter] = []

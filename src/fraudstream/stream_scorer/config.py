@@ -23,8 +23,10 @@ class StreamConfig(BaseModel):
     #: A short session makes a group (re)join take seconds rather than half a minute.
     session_timeout_seconds: Annotated[float, Field(ge=1, le=300)] = 6.0
     heartbeat_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
-    #: Longest wait for the labels watermark to pass a batch's event time before scoring anyway.
-    label_wait_max_seconds: Annotated[float, Field(ge=0, le=600)] = 2.0
+    #: Longest wait for the labels watermark to pass a batch's event time before scoring anyway:
+    #: longer than a group rebalance (session timeout + join), so that a crashed worker holding
+    #: the labels partition delays scoring rather than making it miss labels.
+    label_wait_max_seconds: Annotated[float, Field(ge=0, le=600)] = 15.0
     #: How often the worker asks the registry whether the champion changed.
     model_refresh_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
     #: Reasons (largest exact contributions) attached to an alert.

@@ -34,7 +34,9 @@ class LabelBatch:
             self.watermark = moment
 
 
-def _header_watermark(headers: Mapping[str, bytes] | Sequence[tuple[str, bytes]] | None) -> str | None:
+def _header_watermark(
+    headers: Mapping[str, bytes] | Sequence[tuple[str, bytes]] | None,
+) -> str | None:
     if not headers:
         return None
     items = headers.items() if isinstance(headers, Mapping) else headers
@@ -45,7 +47,9 @@ def _header_watermark(headers: Mapping[str, bytes] | Sequence[tuple[str, bytes]]
 
 
 def read_label_records(
-    records: Sequence[tuple[bytes | None, Mapping[str, bytes] | Sequence[tuple[str, bytes]] | None]],
+    records: Sequence[
+        tuple[bytes | None, Mapping[str, bytes] | Sequence[tuple[str, bytes]] | None]
+    ],
 ) -> LabelBatch:
     """Parse ``(value, headers)`` pairs of the labels topic, in order."""
     batch = LabelBatch()

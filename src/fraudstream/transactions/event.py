@@ -66,8 +66,9 @@ class LabelEvent(_WireModel):
 
 
 class LabelWatermark(_WireModel):
-    """The label source's promise on the labels topic: every label known at or before
-    ``labels_known_through`` has been sent before this record.
+    """The label source's promise on the labels topic.
+
+    Every label known at or before ``labels_known_through`` has been sent before this record.
 
     The scorer lets a transaction at ``t`` wait (bounded) until the watermark reaches ``t``, so
     "labels known by ``t``" does not depend on which topic or partition arrived first.
@@ -129,12 +130,12 @@ class DeadLetter(_WireModel):
 
 
 __all__ = [
+    "WATERMARK_HEADER",
     "AlertEvent",
     "DeadLetter",
     "LabelEvent",
     "LabelWatermark",
     "Reason",
     "ScoreEvent",
-    "WATERMARK_HEADER",
     "TransactionEvent",
 ]
