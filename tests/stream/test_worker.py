@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,13 +30,14 @@ from stream_helpers import (
     unique_topics,
     wait_for_ids,
 )
-from stream_services import Broker
+from stream_services import Broker, durable_kafka_broker
 
 from conftest import FRAUDSTREAM, ChampionProject
 from fraudstream.broker.config import KafkaConfig
 from fraudstream.feature_store import FEATURE_NAMES, compute_features
 from fraudstream.feature_store.online.store import OnlineFeatureStore
 from fraudstream.simulator import SimulatorConfig, simulate
+from fraudstream.stream_scorer.batch import DEAD_LETTER_RAW_LIMIT
 from fraudstream.training.model_loading import load_model
 from fraudstream.training.scoring import score_frame
 from fraudstream.training.tracking import configure_mlflow
@@ -166,6 +168,7 @@ def test_two_workers_survive_a_kill_and_every_transaction_is_scored_once_in_effe
         scores.poll(0.5)
     assert scores.records, stream.logs()
     first.kill()
+    before_kill = {json.loads(r.value)["TRANSACTION_ID"] for r in scores.records}
     restarted = stream.worker("w1-restarted")
     seen = wait_for_ids(scores, expected, timeout=240)
     assert expected <= seen, f"{len(expected - seen)} transactions never scored\n{stream.logs()}"
@@ -177,10 +180,15 @@ def test_two_workers_survive_a_kill_and_every_transaction_is_scored_once_in_effe
     for transaction_id, events in by_id.items():
         probabilities = {e["FRAUD_PROBABILITY"] for e in events}
         assert len(probabilities) == 1, f"{transaction_id} scored differently when re-delivered"
-    stream_probabilities = pd.Series({k: v[0]["FRAUD_PROBABILITY"] for k, v in by_id.items()})
-    np.testing.assert_array_equal(
-        stream_probabilities.sort_index().to_numpy(), offline.sort_index().to_numpy()
-    )
+    # While both workers ran, the partitions moved together: the offline probabilities exactly.
+    # After the crash the survivor runs ahead of the dead worker's partitions; once that gap
+    # passes 7 days of event time (seconds at replay speed), terminal counts miss the lagging
+    # partitions' transactions until they catch up (docs/streaming.md, "Limits").
+    early = sorted(before_kill)
+    streamed = pd.Series({k: v[0]["FRAUD_PROBABILITY"] for k, v in by_id.items()})
+    np.testing.assert_array_equal(streamed.loc[early].to_numpy(), offline.loc[early].to_numpy())
+    # Whatever the order of processing, the state converges: every event, re-read as of its
+    # own time, has its offline vector, counted once.
     _assert_state_matches_offline(stream.store(), replay_frame)
 
 
@@ -223,6 +231,73 @@ def test_a_flushed_redis_is_rebuilt_and_later_scores_equal_an_uninterrupted_run(
     streamed = np.array([by_id[i][-1]["FRAUD_PROBABILITY"] for i in later_ids])
     np.testing.assert_array_equal(streamed, offline.loc[later_ids].to_numpy())
     _assert_state_matches_offline(stream.store(), replay_frame)
+
+
+#: The durable broker writes every record to S3 (moto here): slow, so a shorter replay.
+DURABLE_EVENTS = 3_000
+
+
+def _first(frame: pd.DataFrame, count: int) -> pd.DataFrame:
+    """The first ``count`` transactions in replay order."""
+    return frame.sort_values(["TX_DATETIME", "TRANSACTION_ID"]).head(count)
+
+
+def test_after_a_broker_restart_on_durable_storage_nothing_is_lost(
+    champion_project: ChampionProject,
+    redis_url: str,
+    replay_file: Path,
+    replay_frame: pd.DataFrame,
+    tmp_path: Path,
+) -> None:
+    with durable_kafka_broker(tmp_path) as durable:
+        stream = Stream(champion_project, durable, redis_url)
+        try:
+            scores = stream.reader(stream.kafka.topics.scores)
+            stream.worker("w1")
+            replay = subprocess.Popen(
+                [
+                    FRAUDSTREAM,
+                    "replay",
+                    "--input",
+                    str(replay_file),
+                    "--no-resume",
+                    "--rate",
+                    "1000",
+                    "--limit",
+                    str(DURABLE_EVENTS),
+                ],
+                cwd=champion_project.root,
+                env=stream.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                deadline = time.monotonic() + 60
+                while len(scores.records) < DURABLE_EVENTS // 3 and time.monotonic() < deadline:
+                    scores.poll(0.5)
+                assert scores.records, stream.logs()
+                # Mid-replay and mid-scoring: down for a second, back on the same storage.
+                durable.restart(down_seconds=1.0)
+                assert replay.wait(timeout=180) == 0, "the replay did not reconnect by itself"
+            finally:
+                if replay.poll() is None:
+                    replay.kill()
+                    replay.wait()
+            expected = set(_first(replay_frame, DURABLE_EVENTS)["TRANSACTION_ID"])
+            seen = wait_for_ids(scores, expected, timeout=240)
+            assert expected <= seen, f"{len(expected - seen)} never scored\n{stream.logs()}"
+            assert stream.workers[0].process.poll() is None, stream.logs()
+            # Nothing the broker confirmed before the restart is gone from its log.
+            log = stream.reader(stream.kafka.topics.transactions).until_idle()
+            assert {json.loads(r.value)["TRANSACTION_ID"] for r in log} == expected
+            by_id = _scores_by_id(scores)
+            offline = _offline_probabilities(stream.project, replay_frame)
+            streamed = pd.Series({k: v[-1]["FRAUD_PROBABILITY"] for k, v in by_id.items()})
+            np.testing.assert_array_equal(
+                streamed.sort_index().to_numpy(), offline.loc[sorted(expected)].to_numpy()
+            )
+        finally:
+            stream.close()
 
 
 def _malformed(good: bytes) -> dict[str, bytes]:
@@ -270,14 +345,19 @@ def test_malformed_events_go_to_the_dead_letter_topic_and_the_stream_goes_on(
         dead.poll(0.5)
     letters = dead.json_values()
     assert len(letters) == len(bad), letters
-    raw = {base64.b64decode(letter["RAW_BASE64"]): letter["REASON"] for letter in letters}
+    # The raw bytes as they came (the first 64 KiB of a larger record, marked as cut).
+    by_raw = {base64.b64decode(letter["RAW_BASE64"]): letter for letter in letters}
+    bad = {name: value[:DEAD_LETTER_RAW_LIMIT] for name, value in bad.items()}
     for name, value in bad.items():
-        assert value in raw, f"{name} not in the dead-letter topic"
-        reason = raw[value]
+        assert value in by_raw, f"{name} not in the dead-letter topic"
+        reason = by_raw[value]["REASON"]
         assert 0 < len(reason) < 400, (name, reason)
+    raw = {value: letter["REASON"] for value, letter in by_raw.items()}
     assert "TX_AMOUNT" in raw[bad["missing field"]]
     assert "CUSTOMER_ID" in raw[bad["wrong type"]]
     assert "exceeds" in raw[bad["huge payload"]]
+    assert by_raw[bad["huge payload"]]["RAW_TRUNCATED"] is True
+    assert by_raw[bad["huge payload"]]["RAW_BYTES"] > DEAD_LETTER_RAW_LIMIT
     assert "duplicate TRANSACTION_ID" in raw[bad["duplicate id"]]
     assert stream.workers[0].process.poll() is None
 

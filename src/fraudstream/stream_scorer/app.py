@@ -1,4 +1,4 @@
-"""The Faust app: agents on the transactions and labels topics, a timer following the registry.
+"""The Faust app: an agent on the transactions topic, a labels consumer, a registry timer.
 
 Delivery: at-least-once. ``take_events`` acknowledges a batch's records only after the agent has
 finished with it, and the agent finishes only after every output of the batch (scores, alerts,
@@ -26,6 +26,7 @@ from typing import Any
 
 import faust
 import redis
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -217,12 +218,61 @@ def _record(event: Any) -> RawRecord:
     )
 
 
+def _labels_consumer(config: FraudstreamConfig) -> AIOKafkaConsumer:
+    stream = config.stream
+    return AIOKafkaConsumer(
+        config.kafka.topics.labels,
+        bootstrap_servers=config.kafka.servers(),
+        client_id=f"{stream.app_id}-labels",
+        group_id=f"{stream.app_id}-labels",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=stream.fetch_max_wait_ms,
+        session_timeout_ms=int(stream.session_timeout_seconds * 1000),
+        heartbeat_interval_ms=int(stream.heartbeat_interval_seconds * 1000),
+    )
+
+
+async def follow_labels(worker: Worker) -> None:
+    """Record the labels topic in Redis, then commit: a consumer of its own, outside Faust.
+
+    Faust delivers every subscribed partition through one loop that blocks when an agent's
+    buffer is full, so a transactions agent waiting for the labels watermark would stop the very
+    labels it waits for (measured: no label read for 40 s, every batch waiting the full bound).
+    This consumer (its own group, ``{app_id}-labels``) keeps the watermark moving whatever the
+    transactions agent does. At-least-once: offsets are committed after the labels are applied;
+    applying a label twice changes nothing.
+    """
+    consumer = _labels_consumer(worker.config)
+    await _until_done(worker, "labels consumer start", consumer.start)
+    try:
+        while True:
+            polled = await consumer.getmany(
+                timeout_ms=1_000, max_records=worker.config.stream.batch_size * 10
+            )
+            records = [
+                (record.value, record.headers) for batch in polled.values() for record in batch
+            ]
+            if not records:
+                continue
+
+            async def handle(batch: list[tuple[bytes | None, Any]] = records) -> None:
+                worker.handle_labels(batch)
+
+            await _until_done(worker, "labels", handle)
+            try:
+                await consumer.commit()
+            except KafkaError as exc:  # a rebalance took the partition: its new owner re-reads
+                logger.warning("labels: commit failed (%s); the labels will be read again", exc)
+    finally:
+        await consumer.stop()
+
+
 def _add_agents(worker: Worker) -> None:
-    """The two agents: transactions are scored in micro-batches; labels are recorded."""
+    """The agent scoring transactions in micro-batches, and the task recording labels."""
     app, stream, holder = worker.app, worker.config.stream, worker.holder
     topics = worker.config.kafka.topics
     transactions = app.topic(topics.transactions, key_type=bytes, value_type=bytes)
-    labels = app.topic(topics.labels, key_type=bytes, value_type=bytes)
 
     @app.agent(transactions)
     async def score(stream_: Any) -> None:
@@ -238,17 +288,9 @@ def _add_agents(worker: Worker) -> None:
 
             await _until_done(worker, "scoring", handle)
 
-    @app.agent(labels)
-    async def record_labels(stream_: Any) -> None:
-        async for events in stream_.take_events(
-            stream.batch_size, within=stream.batch_within_seconds
-        ):
-            records = [(event.message.value, event.message.headers) for event in events]
-
-            async def handle(records: list[tuple[bytes | None, Any]] = records) -> None:
-                worker.handle_labels(records)
-
-            await _until_done(worker, "labels", handle)
+    @app.task  # type: ignore[untyped-decorator]
+    async def record_labels() -> None:
+        await follow_labels(worker)
 
 
 def _add_timers(worker: Worker) -> None:

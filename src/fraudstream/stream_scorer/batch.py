@@ -75,15 +75,22 @@ class BatchResult:
     model_version: int | None = None
 
 
+#: Raw bytes kept in a dead letter: base64 grows them by a third, and a letter must stay under
+#: the broker's message size (the whole record stays in its topic at partition/offset).
+DEAD_LETTER_RAW_LIMIT = 65_536
+
+
 def _dead_letter(record: RawRecord, reason: str) -> DeadLetter:
     raw = record.value or b""
+    kept = raw[:DEAD_LETTER_RAW_LIMIT]
     return DeadLetter(
         reason=reason,
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
-        raw_base64=base64.b64encode(raw).decode("ascii"),
+        raw_base64=base64.b64encode(kept).decode("ascii"),
         raw_bytes=len(raw),
+        raw_truncated=len(kept) < len(raw),
         failed_at=datetime.now(UTC),
     )
 

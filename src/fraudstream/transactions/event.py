@@ -126,6 +126,8 @@ class DeadLetter(_WireModel):
     #: The raw bytes, base64 (they may not be text).
     raw_base64: str
     raw_bytes: int
+    #: Whether ``raw_base64`` holds only the first 64 KiB (the record is larger).
+    raw_truncated: bool = False
     failed_at: datetime
 
 

@@ -12,7 +12,8 @@
 -- Replies: "status,v1,...,vN" (r, p; "conflict" alone), entries removed (x), the watermark (w).
 --
 -- State per entity. tx hash: TRANSACTION_ID -> "time_us,amount". Label hash: TRANSACTION_ID ->
--- "tx_time_us,fraud,label_time_us". Pruning point: entries older than it may have been deleted.
+-- "tx_time_us,fraud,label_time_us". Pruning point: entries older than it may have been deleted
+-- (it is just after the newest deleted one).
 -- Times are integer epoch microseconds (exact in doubles). The point-in-time rule is the one of
 -- fraudstream.feature_store.vocabulary: only transactions ordered before the event by (time, id),
 -- only labels known at its time, never its own label.
@@ -278,25 +279,31 @@ AGGREGATIONS.seconds_since_last_known_genuine = function(ev, f)
   return (ev.t - last) / 1e6
 end
 
--- Delete the entity's entries older than `cutoff` and raise its pruning point to it.
+-- Delete the entity's entries older than `cutoff`. The pruning point rises to just after the
+-- newest entry deleted: a window starting later lost nothing (no deletion, no change).
 local function prune(tx_key, label_key, point_key, cutoff)
-  local removed = 0
+  local removed, newest_removed = 0, -huge
   -- Per entry: id, time, then the amount (tx) or the fraud and label time (labels).
   for key, width in pairs({[tx_key] = 3, [label_key] = 4}) do
     local flat = redis.call('HGETALL', key)
     local d = numbers(flat)
     local stale = {}
     for j = 1, #d, width do
-      if d[j + 1] < cutoff then stale[#stale + 1] = flat[2 * ((j - 1) / width) + 1] end
+      if d[j + 1] < cutoff then
+        stale[#stale + 1] = flat[2 * ((j - 1) / width) + 1]
+        if d[j + 1] > newest_removed then newest_removed = d[j + 1] end
+      end
     end
     for i = 1, #stale, 1000 do
       redis.call('HDEL', key, unpack(stale, i, math.min(i + 999, #stale)))
     end
     removed = removed + #stale
   end
-  local point = tonumber(redis.call('GET', point_key))
-  if point == nil or cutoff > point then
-    redis.call('SET', point_key, format('%.0f', cutoff), 'PX', TTL_MS)
+  if removed > 0 then
+    local point = tonumber(redis.call('GET', point_key))
+    if point == nil or newest_removed + 1 > point then
+      redis.call('SET', point_key, format('%.0f', newest_removed + 1), 'PX', TTL_MS)
+    end
   end
   return removed
 end
