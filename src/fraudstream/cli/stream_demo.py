@@ -44,6 +44,7 @@ from fraudstream.cli.context import app_state
 from fraudstream.cli.replay import read_source
 from fraudstream.config import FraudstreamConfig
 from fraudstream.errors import ServiceError
+from fraudstream.feature_store.definition import lookback_days
 from fraudstream.feature_store.online.rebuild import rebuild_from_frame
 from fraudstream.feature_store.online.store import OnlineFeatureStore
 from fraudstream.producer.replay import ReplayOptions, replay
@@ -289,7 +290,9 @@ def stream_demo(
     frame = source.frame
     start = pd.Timestamp(frame[TX_DATETIME].max()).normalize() - timedelta(days=days - 1)
     start_time: datetime = start.to_pydatetime()
-    history = frame[frame[TX_DATETIME] < start]
+    # What the declaration reads back from the start: older history changes no feature.
+    oldest = start - timedelta(days=max(lookback_days().values()))
+    history = frame[(frame[TX_DATETIME] >= oldest) & (frame[TX_DATETIME] < start)]
     replayed = frame[frame[TX_DATETIME] >= start]
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     prepare_kafka_python()
@@ -299,10 +302,12 @@ def stream_demo(
         create_topics(config.kafka)
         store = OnlineFeatureStore.from_config(config.redis)
         run.store = store
+        loading = time.monotonic()
         warmed = rebuild_from_frame(store, history, known_through=start_time)
         _echo(
-            f"online store: {warmed.transactions:,} transactions and {warmed.labels:,} labels "
-            f"before {start.date()} loaded"
+            f"online store: {warmed.transactions:,} transactions ({oldest.date()} to "
+            f"{start.date()}: the features' lookback) and {warmed.labels:,} labels known by "
+            f"then loaded in {time.monotonic() - loading:.0f} s"
         )
         run.worker = _start_worker(config, state.config_path)
         _echo(f"worker: started (log {RUN_DIR / 'worker.log'})")
@@ -310,6 +315,7 @@ def stream_demo(
         try:
             outputs = _Outputs(expected=set(replayed[TRANSACTION_ID].tolist()))
             _echo(f"replay: {len(replayed):,} transactions from {start.date()} on, full speed")
+            replaying = time.monotonic()
             summary = replay(
                 source,
                 config.kafka,
@@ -317,6 +323,7 @@ def stream_demo(
                 ReplayOptions(start=start_time, resume=False),
             )
             _wait_for_scores(outputs, consumer, config.kafka, run.worker, timeout)
+            _echo(f"all scored {time.monotonic() - replaying:.0f} s after the replay began")
         finally:
             consumer.close()
         _summary(outputs, replayed, summary.seconds, summary.events)
