@@ -33,7 +33,15 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from fraudstream.config import FraudstreamConfig
 from fraudstream.errors import ServiceError
 from fraudstream.feature_store.online.store import OnlineFeatureStore
-from fraudstream.stream_scorer.batch import BatchResult, BatchScorer, RawRecord, accept
+from fraudstream.stream_scorer.alignment import Aligner, event_microseconds
+from fraudstream.stream_scorer.batch import (
+    Accepted,
+    BatchResult,
+    BatchScorer,
+    RawRecord,
+    dead_letter,
+    validate_record,
+)
 from fraudstream.stream_scorer.champion import ChampionHolder
 from fraudstream.stream_scorer.labels import read_label_records
 
@@ -94,6 +102,9 @@ class WorkerStats:
     labels: int = 0
     label_rejects: int = 0
     retries: int = 0
+    #: Most records held back at once for alignment; released after the bound anyway.
+    held_max: int = 0
+    misaligned: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
 
     def add(self, result: BatchResult) -> None:
@@ -121,7 +132,11 @@ class Worker:
     scorer: BatchScorer
     holder: ChampionHolder
     store: OnlineFeatureStore
+    aligner: Aligner
     stats: WorkerStats = field(default_factory=WorkerStats)
+    #: The agent's stream (set when it starts): held records are acknowledged through it.
+    stream: Any = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def publish(self, result: BatchResult) -> None:
         """Send every output of a batch and wait until the broker has them all."""
@@ -145,13 +160,55 @@ class Worker:
         if pending:
             await asyncio.gather(*pending)
 
-    async def handle_transactions(self, records: Sequence[RawRecord]) -> BatchResult:
-        """Validate, wait for labels, enrich, score and publish one batch."""
-        accepted, dead = accept(records, self.scorer.max_event_bytes)
+    def hold(self, events: Sequence[Any]) -> None:
+        """Validate arriving records and hold them until their partitions are aligned."""
+        items: list[tuple[Any, int, int | None]] = []
+        for event in events:
+            record = _record(event)
+            outcome = validate_record(record, self.scorer.max_event_bytes)
+            if isinstance(outcome, str):
+                items.append(((event, record, outcome), record.partition, None))
+            else:
+                item = (event, record, Accepted(record, outcome))
+                items.append((item, record.partition, event_microseconds(outcome.tx_datetime)))
+        self.aligner.hold(items)
+        self.stats.held_max = max(self.stats.held_max, len(self.aligner.held))
+
+    async def release(self) -> None:
+        """Score and publish what alignment allows, then acknowledge it (once, in order)."""
+        async with self.lock:
+            if not self.aligner.held:
+                return
+            topic = self.config.kafka.topics.transactions
+            needs_progress = self.aligner.delay_us is not None
+            progress = self.store.progress(topic) if needs_progress else {}
+            ready = self.aligner.release(progress)
+            if not ready:
+                return
+
+            async def handle() -> None:
+                await self.handle_ready([h.item for h in ready])
+
+            await _until_done(self, "scoring", handle)
+            self.stats.misaligned = self.aligner.misaligned
+            for held in ready:
+                await self.stream.ack(held.item[0])
+
+    async def handle_ready(self, items: Sequence[tuple[Any, RawRecord, Any]]) -> BatchResult:
+        """Wait for labels, enrich, score and publish released records; record progress."""
+        accepted = [outcome for _, _, outcome in items if isinstance(outcome, Accepted)]
+        dead = [
+            dead_letter(record, outcome) for _, record, outcome in items if isinstance(outcome, str)
+        ]
         waited = await self.scorer.wait_for_labels(accepted)
         result = self.scorer.score(accepted, waited)
         result.dead_letters[:0] = dead
         await self.publish(result)
+        latest: dict[int, int] = {}
+        for item in accepted:
+            t = event_microseconds(item.event.tx_datetime)
+            latest[item.record.partition] = max(latest.get(item.record.partition, t), t)
+        self.store.advance_progress(self.config.kafka.topics.transactions, latest)
         self.stats.add(result)
         return result
 
@@ -278,15 +335,20 @@ def _add_agents(worker: Worker) -> None:
     async def score(stream_: Any) -> None:
         while holder.current is None:
             await asyncio.sleep(0.05)
-        async for events in stream_.take_events(
+        worker.stream = stream_
+        # Records are acknowledged by Worker.release once scored and published (some are held
+        # back for alignment), so the stream does not acknowledge them itself.
+        async for events in stream_.noack_take(
             stream.batch_size, within=stream.batch_within_seconds
         ):
-            batch = [_record(event) for event in events]
+            worker.hold(events)
+            await worker.release()
 
-            async def handle(records: list[RawRecord] = batch) -> None:
-                await worker.handle_transactions(records)
-
-            await _until_done(worker, "scoring", handle)
+    @app.timer(interval=0.1)  # type: ignore[untyped-decorator]
+    async def release_held() -> None:
+        # Held records are released once the slow partition catches up, even without new input.
+        if worker.stream is not None and worker.aligner.held:
+            await worker.release()
 
     @app.task  # type: ignore[untyped-decorator]
     async def record_labels() -> None:
@@ -307,7 +369,8 @@ def _add_timers(worker: Worker) -> None:
         s = worker.stats
         logger.info(
             "worker: %d scored, %d alerts, %d dead letters, %d replayed, %d labels, "
-            "%d waited for labels (max %.0f ms), model version %s",
+            "%d waited for labels (max %.0f ms), %d held for alignment at most, %d misaligned, "
+            "model version %s",
             s.scored,
             s.alerts,
             s.dead_letters,
@@ -315,6 +378,8 @@ def _add_timers(worker: Worker) -> None:
             s.labels,
             s.waited_events,
             s.wait_ms_max,
+            s.held_max,
+            s.misaligned,
             holder.current.version if holder.current else None,
         )
 
@@ -358,7 +423,8 @@ def build_app(
         label_wait_max_seconds=stream.label_wait_max_seconds,
         top_reasons=stream.top_reasons,
     )
-    worker = Worker(app, config, scorer, holder, store)
+    aligner = Aligner.from_definition(stream.partition_wait_max_seconds)
+    worker = Worker(app, config, scorer, holder, store, aligner)
     _add_agents(worker)
     _add_timers(worker)
     return worker

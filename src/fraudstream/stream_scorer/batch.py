@@ -80,7 +80,8 @@ class BatchResult:
 DEAD_LETTER_RAW_LIMIT = 65_536
 
 
-def _dead_letter(record: RawRecord, reason: str) -> DeadLetter:
+def dead_letter(record: RawRecord, reason: str) -> DeadLetter:
+    """The dead letter of ``record``: the reason, where it was, its raw bytes (at most 64 KiB)."""
     raw = record.value or b""
     kept = raw[:DEAD_LETTER_RAW_LIMIT]
     return DeadLetter(
@@ -115,7 +116,7 @@ def accept(records: Sequence[RawRecord], max_bytes: int) -> tuple[list[Accepted]
     for record in records:
         outcome = validate_record(record, max_bytes)
         if isinstance(outcome, str):
-            dead.append(_dead_letter(record, outcome))
+            dead.append(dead_letter(record, outcome))
         else:
             accepted.append(Accepted(record, outcome))
     return accepted, dead
@@ -181,7 +182,7 @@ class BatchScorer:
                 f"duplicate TRANSACTION_ID {accepted[i].event.transaction_id} with other "
                 "content than the event already recorded (a re-delivery would be identical)"
             )
-            result.dead_letters.append(_dead_letter(accepted[i].record, reason))
+            result.dead_letters.append(dead_letter(accepted[i].record, reason))
         if not keep:
             return result
         names = model.metadata.feature_names
@@ -246,4 +247,12 @@ class BatchScorer:
         )
 
 
-__all__ = ["Accepted", "BatchResult", "BatchScorer", "RawRecord", "accept", "validate_record"]
+__all__ = [
+    "Accepted",
+    "BatchResult",
+    "BatchScorer",
+    "RawRecord",
+    "accept",
+    "dead_letter",
+    "validate_record",
+]

@@ -7,7 +7,8 @@ state. Per entity (``c`` for a card, ``t`` for a terminal) and id:
 - ``…:c:{id}:lb``: hash ``TRANSACTION_ID`` → ``"tx_time_us,fraud,label_time_us"``;
 - ``…:c:{id}:pp``: the pruning point: entries older than it may have been deleted;
 
-and ``…:labels:watermark``: every label known at or before it has been applied. Times are integer
+``…:labels:watermark``: every label known at or before it has been applied; and
+``…:progress:{topic}``: per partition, the latest event time scored (for event-time alignment). Times are integer
 epoch microseconds; naive datetimes are UTC.
 """
 
@@ -73,6 +74,10 @@ class KeyLayout:
     def watermark(self) -> str:
         """The labels watermark."""
         return f"{self.base}labels:watermark"
+
+    def progress(self, topic: str) -> str:
+        """Per partition of ``topic``: the latest event time scored (a hash, microseconds)."""
+        return f"{self.base}progress:{topic}"
 
     def entity_base(self, entity: Entity) -> str:
         """``{base}{letter}:``: the start of the entity's keys (append ``{id}:tx`` or ``:lb``)."""

@@ -215,6 +215,22 @@ class OnlineFeatureStore:
             value = self._client.get(self.layout.watermark)
         return None if value is None else from_microseconds(int(value))
 
+    # -- partition progress (event-time alignment) --------------------------------------------
+
+    def advance_progress(self, topic: str, latest: Mapping[int, int]) -> None:
+        """Raise each partition's latest scored event time (microseconds); never lower it."""
+        if not latest:
+            return
+        arguments = [part for pair in latest.items() for part in pair]
+        with self._reaching():
+            self._client.eval(_RAISE_FIELDS, 1, self.layout.progress(topic), *arguments)
+
+    def progress(self, topic: str) -> dict[int, int]:
+        """Per partition of ``topic`` seen so far: the latest event time scored (microseconds)."""
+        with self._reaching():
+            values = self._client.hgetall(self.layout.progress(topic))
+        return {int(field): int(value) for field, value in values.items()}
+
     # -- the script ----------------------------------------------------------------------------
 
     def _evaluate(self, calls: list[list[Any]]) -> list[Any]:
@@ -299,6 +315,18 @@ class OnlineFeatureStore:
                 "point FRAUDSTREAM_REDIS_URL (redis.url in the config) at a running one."
             )
             raise ServiceError(msg) from exc
+
+
+#: Raise hash fields to the given numbers (KEYS[1]; ARGV: field, number, ...), never lower them.
+_RAISE_FIELDS = """
+for i = 1, #ARGV, 2 do
+  local current = tonumber(redis.call('HGET', KEYS[1], ARGV[i]))
+  if current == nil or current < tonumber(ARGV[i + 1]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+return 1
+"""
 
 
 __all__ = ["OnlineFeatureStore", "StoreStats"]
