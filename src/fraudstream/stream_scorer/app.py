@@ -179,9 +179,14 @@ class Worker:
         async with self.lock:
             if not self.aligner.held:
                 return
-            topic = self.config.kafka.topics.transactions
-            needs_progress = self.aligner.delay_us is not None
-            progress = self.store.progress(topic) if needs_progress else {}
+            progress: dict[int, int] = {}
+            if self.aligner.delay_us is not None:
+                topic = self.config.kafka.topics.transactions
+
+                async def read_progress() -> None:
+                    progress.update(self.store.progress(topic))
+
+                await _until_done(self, "alignment", read_progress)
             ready = self.aligner.release(progress)
             if not ready:
                 return
