@@ -46,14 +46,7 @@ def _cpu() -> str:
 
 
 def _topics() -> TopicsConfig:
-    run = uuid.uuid4().hex[:8]
-    return TopicsConfig(
-        transactions=f"bench-tx-{run}",
-        labels=f"bench-labels-{run}",
-        scores=f"bench-scores-{run}",
-        alerts=f"bench-alerts-{run}",
-        dlq=f"bench-dlq-{run}",
-    )
+    return TopicsConfig().tagged(f"bench-{uuid.uuid4().hex[:8]}")
 
 
 def _verify(kafka: KafkaConfig, expected_tx: int, expected_labels: int) -> dict[str, int]:

@@ -47,6 +47,7 @@ from fraudstream.broker.topics import create_topics
 from fraudstream.config import load_config
 from fraudstream.feature_store import FEATURE_NAMES, compute_features
 from fraudstream.feature_store.online.config import RedisConfig
+from fraudstream.feature_store.online.frames import transaction_events
 from fraudstream.feature_store.online.store import OnlineFeatureStore
 from fraudstream.simulator import SimulatorConfig, simulate
 from fraudstream.stream_scorer.batch import BatchScorer, RawRecord, accept
@@ -57,25 +58,10 @@ from fraudstream.transactions.event import TransactionEvent
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 FRAUDSTREAM = str(Path(sys.executable).with_name("fraudstream"))
-EVENT_COLUMNS = [
-    "TRANSACTION_ID",
-    "TX_DATETIME",
-    "CUSTOMER_ID",
-    "TERMINAL_ID",
-    "TX_AMOUNT",
-    "TX_TIME_SECONDS",
-    "TX_TIME_DAYS",
-]
 
 
 def _topics(tag: str) -> TopicsConfig:
-    return TopicsConfig(
-        transactions=f"transactions-{tag}",
-        labels=f"labels-{tag}",
-        scores=f"scores-{tag}",
-        alerts=f"alerts-{tag}",
-        dlq=f"dlq-{tag}",
-    )
+    return TopicsConfig().tagged(tag)
 
 
 def _env(kafka: KafkaConfig, redis_url: str, app_id: str) -> dict[str, str]:
@@ -311,7 +297,7 @@ def run_parity(
     """Online vs offline features for every event, and stream vs offline probabilities."""
     store = OnlineFeatureStore.from_config(RedisConfig(url=redis_url))
     ordered = frame.sort_values(["TX_DATETIME", "TRANSACTION_ID"])
-    events = [TransactionEvent.model_validate(r) for r in ordered[EVENT_COLUMNS].to_dict("records")]
+    events = transaction_events(ordered)
     online = store.enrich(events, record=False)
     offline = compute_features(ordered).loc[:, list(FEATURE_NAMES)].to_numpy()
     difference = np.abs(online.features - offline)
@@ -342,10 +328,7 @@ def run_profile(
     store.clear()
     scorer = BatchScorer(store=store, model=holder.model, label_wait_max_seconds=0)
     ordered = frame.sort_values(["TX_DATETIME", "TRANSACTION_ID"]).head(500 * batches)
-    raw = [
-        TransactionEvent.model_validate(r).to_json()
-        for r in ordered[EVENT_COLUMNS].to_dict("records")
-    ]
+    raw = [event.to_json() for event in transaction_events(ordered)]
     totals = {"validate": 0.0, "enrich_redis": 0.0, "score_and_events": 0.0, "serialize": 0.0}
     for start in range(0, len(raw), 500):
         records = [

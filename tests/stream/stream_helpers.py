@@ -19,14 +19,7 @@ from fraudstream.broker.config import KafkaConfig, TopicsConfig
 
 def unique_topics() -> TopicsConfig:
     """Topic names no other test uses (the session broker is shared)."""
-    tag = uuid.uuid4().hex[:8]
-    return TopicsConfig(
-        transactions=f"transactions-{tag}",
-        labels=f"labels-{tag}",
-        scores=f"scores-{tag}",
-        alerts=f"alerts-{tag}",
-        dlq=f"dlq-{tag}",
-    )
+    return TopicsConfig().tagged(uuid.uuid4().hex[:8])
 
 
 def stream_env(kafka: KafkaConfig, redis_url: str, app_id: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ import redis
 
 from conftest import ChampionProject
 from fraudstream.feature_store.online.config import RedisConfig
+from fraudstream.feature_store.online.frames import transaction_events
 from fraudstream.feature_store.online.store import OnlineFeatureStore
 from fraudstream.simulator import SimulatorConfig, simulate
 from fraudstream.stream_scorer.batch import BatchScorer, RawRecord, accept, validate_record
@@ -28,20 +29,9 @@ from fraudstream.transactions.event import (
     WATERMARK_HEADER,
     LabelEvent,
     LabelWatermark,
-    TransactionEvent,
 )
 
 pytestmark = pytest.mark.integration
-
-COLUMNS = [
-    "TRANSACTION_ID",
-    "TX_DATETIME",
-    "CUSTOMER_ID",
-    "TERMINAL_ID",
-    "TX_AMOUNT",
-    "TX_TIME_SECONDS",
-    "TX_TIME_DAYS",
-]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +59,7 @@ def store(redis_url: str) -> Iterator[OnlineFeatureStore]:
 
 
 def _records(frame: pd.DataFrame) -> list[RawRecord]:
-    events = [TransactionEvent.model_validate(r) for r in frame[COLUMNS].to_dict("records")]
+    events = transaction_events(frame)
     now = time.time()
     return [RawRecord(e.to_json(), "transactions", 0, i, now) for i, e in enumerate(events)]
 

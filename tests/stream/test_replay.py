@@ -39,16 +39,8 @@ pytestmark = pytest.mark.integration
 
 def unique_kafka(bootstrap: str) -> KafkaConfig:
     """The broker with topics no other test uses."""
-    run = uuid.uuid4().hex[:10]
     return KafkaConfig(
-        bootstrap_servers=bootstrap,
-        topics=TopicsConfig(
-            transactions=f"tx-{run}",
-            labels=f"labels-{run}",
-            scores=f"scores-{run}",
-            alerts=f"alerts-{run}",
-            dlq=f"dlq-{run}",
-        ),
+        bootstrap_servers=bootstrap, topics=TopicsConfig().tagged(uuid.uuid4().hex[:10])
     )
 
 

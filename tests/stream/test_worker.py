@@ -35,13 +35,13 @@ from stream_services import Broker, durable_kafka_broker
 from conftest import FRAUDSTREAM, ChampionProject
 from fraudstream.broker.config import KafkaConfig
 from fraudstream.feature_store import FEATURE_NAMES, compute_features
+from fraudstream.feature_store.online.frames import transaction_events
 from fraudstream.feature_store.online.store import OnlineFeatureStore
 from fraudstream.simulator import SimulatorConfig, simulate
 from fraudstream.stream_scorer.batch import DEAD_LETTER_RAW_LIMIT
 from fraudstream.training.model_loading import load_model
 from fraudstream.training.scoring import score_frame
 from fraudstream.training.tracking import configure_mlflow
-from fraudstream.transactions.event import TransactionEvent
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -124,23 +124,10 @@ def _offline_probabilities(project: ChampionProject, frame: pd.DataFrame) -> pd.
     return scored.set_index("TRANSACTION_ID")["fraud_probability"]
 
 
-def _events(frame: pd.DataFrame) -> list[TransactionEvent]:
-    columns = [
-        "TRANSACTION_ID",
-        "TX_DATETIME",
-        "CUSTOMER_ID",
-        "TERMINAL_ID",
-        "TX_AMOUNT",
-        "TX_TIME_SECONDS",
-        "TX_TIME_DAYS",
-    ]
-    return [TransactionEvent.model_validate(row) for row in frame[columns].to_dict("records")]
-
-
 def _assert_state_matches_offline(store: OnlineFeatureStore, frame: pd.DataFrame) -> None:
     """Every event, re-read from Redis as of its own time, has its offline feature vector."""
     ordered = frame.sort_values(["TX_DATETIME", "TRANSACTION_ID"])
-    online = store.enrich(_events(ordered), record=False)
+    online = store.enrich(transaction_events(ordered), record=False)
     assert set(online.status) <= {"replayed"}, "every event must already be recorded, once"
     offline = compute_features(ordered).loc[:, list(FEATURE_NAMES)].to_numpy()
     difference = np.abs(online.features - offline)
@@ -314,7 +301,7 @@ def test_malformed_events_go_to_the_dead_letter_topic_and_the_stream_goes_on(
     stream: Stream, replay_frame: pd.DataFrame
 ) -> None:
     frame = replay_frame.head(300)
-    events = _events(frame)
+    events = transaction_events(frame)
     good = [e.to_json() for e in events]
     bad = _malformed(good[0])
     producer = KafkaProducer(

@@ -29,6 +29,10 @@ class TopicsConfig(_Section):
         """Every topic name, transactions first."""
         return (self.transactions, self.labels, self.scores, self.alerts, self.dlq)
 
+    def tagged(self, tag: str) -> TopicsConfig:
+        """The same topics with ``-{tag}`` appended: a run's own set on a shared broker."""
+        return TopicsConfig(**{name: f"{topic}-{tag}" for name, topic in self.model_dump().items()})
+
 
 class KafkaConfig(_Section):
     """Where the broker is and how the topics are laid out.

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from fraudstream.broker.config import KafkaConfig, TopicsConfig
+from fraudstream.broker.config import KafkaConfig
 from fraudstream.broker.kafka_python import prepare_kafka_python
 from fraudstream.broker.process import ServerState, start_redis, start_tansu
 from fraudstream.broker.topics import create_topics
@@ -115,10 +115,7 @@ def _services(run: _Run, config: FraudstreamConfig, tag: str) -> FraudstreamConf
     else:
         run.shared_redis = True
         _echo(f"redis: {redis_config.url} (configured; this run's keys are deleted at the end)")
-    topics = TopicsConfig(
-        **{name: f"{value}-demo-{tag}" for name, value in kafka.topics.model_dump().items()}
-    )
-    kafka = kafka.model_copy(update={"topics": topics})
+    kafka = kafka.model_copy(update={"topics": kafka.topics.tagged(f"demo-{tag}")})
     redis_config = redis_config.model_copy(update={"prefix": f"{redis_config.prefix}-demo-{tag}"})
     stream = config.stream.model_copy(update={"app_id": f"{config.stream.app_id}-demo-{tag}"})
     return config.model_copy(update={"kafka": kafka, "redis": redis_config, "stream": stream})
