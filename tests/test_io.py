@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from pydantic import BaseModel
 
 from fraudstream.io import (
     atomic_path,
     atomic_paths,
+    round_floats,
     sha256_file,
     write_frame,
     write_model_json,
@@ -92,6 +96,30 @@ def test_write_model_json_writes_indented_json_that_reads_back(tmp_path: Path) -
     assert text.startswith('{\n  "source": "simulator"')
     assert text.endswith("}\n")
     assert IngestManifest.model_validate_json(text) == manifest
+
+
+def test_round_floats_hides_the_last_bits_of_a_sum_and_keeps_everything_else() -> None:
+    # 2.03 / 7 summed in two orders: the last bit differs, the report must not.
+    a, b = sum([0.48, 0.29, 0.28, 0.32, 0.19, 0.25, 0.22]) / 7, 0.29
+    assert a != b
+    value = {"x": [a, 1, "s", None, float("nan")], "y": {"z": 1.0 / 3}}
+
+    rounded = round_floats(value, 10)
+
+    assert rounded["x"][0] == round_floats(b, 10) == 0.29
+    assert rounded["x"][1:4] == [1, "s", None]
+    assert math.isnan(rounded["x"][4])
+    assert rounded["y"]["z"] == 0.3333333333
+
+
+def test_write_model_json_rounds_floats_when_asked(tmp_path: Path) -> None:
+    class Report(BaseModel):
+        share: float
+        count: int
+
+    target = tmp_path / "report.json"
+    write_model_json(target, Report(share=0.1 + 0.2, count=3), significant_digits=10)
+    assert json.loads(target.read_text(encoding="utf-8")) == {"share": 0.3, "count": 3}
 
 
 def test_sha256_file_of_an_empty_file_is_the_empty_digest(tmp_path: Path) -> None:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel
@@ -62,9 +65,34 @@ def write_text_atomic(destination: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_model_json(destination: Path, model: BaseModel) -> None:
-    """Write a pydantic model as indented JSON, atomically."""
-    write_text_atomic(destination, model.model_dump_json(indent=2) + "\n")
+def write_model_json(
+    destination: Path, model: BaseModel, *, significant_digits: int | None = None
+) -> None:
+    """Write a pydantic model as indented JSON, atomically.
+
+    Args:
+        destination: Where to write.
+        model: What to write.
+        significant_digits: Round every float to this many significant digits (a report tracked
+            by DVC: summation order differs between CPUs in the last bits, which would otherwise
+            change the lock file from one machine to the next).
+    """
+    if significant_digits is None:
+        text = model.model_dump_json(indent=2)
+    else:
+        text = json.dumps(round_floats(model.model_dump(mode="json"), significant_digits), indent=2)
+    write_text_atomic(destination, text + "\n")
+
+
+def round_floats(value: Any, significant_digits: int) -> Any:
+    """``value`` (JSON-like: dicts, lists, numbers) with every float rounded."""
+    if isinstance(value, float):
+        return float(f"{value:.{significant_digits}g}") if math.isfinite(value) else value
+    if isinstance(value, dict):
+        return {k: round_floats(v, significant_digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [round_floats(v, significant_digits) for v in value]
+    return value
 
 
 #: Table file suffixes and the format :func:`write_frame` takes for each.
@@ -115,6 +143,7 @@ __all__ = [
     "atomic_path",
     "atomic_paths",
     "frame_format",
+    "round_floats",
     "sha256_file",
     "write_frame",
     "write_model_json",

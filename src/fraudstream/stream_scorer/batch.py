@@ -122,6 +122,20 @@ def accept(records: Sequence[RawRecord], max_bytes: int) -> tuple[list[Accepted]
     return accepted, dead
 
 
+def _columns(available: tuple[str, ...], wanted: tuple[str, ...]) -> list[int]:
+    """Positions of the model's features among the store's.
+
+    Raises:
+        ValueError: The store does not compute one of them.
+    """
+    position = {name: i for i, name in enumerate(available)}
+    missing = [name for name in wanted if name not in position]
+    if missing:
+        msg = f"cannot score: the online store computes no {', '.join(missing)}"
+        raise ValueError(msg)
+    return [position[name] for name in wanted]
+
+
 def _epoch(moment: datetime) -> float:
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return aware.timestamp()
@@ -186,11 +200,10 @@ class BatchScorer:
         if not keep:
             return result
         names = model.metadata.feature_names
-        frame = enriched.to_frame().iloc[keep].loc[:, list(names)]
-        values = frame.to_numpy(dtype=np.float64)
-        probabilities = model.predict_proba(frame)
+        values = enriched.features[np.asarray(keep)][:, _columns(enriched.feature_names, names)]
+        probabilities = model.predict_proba_values(values)
         alerts = np.flatnonzero(probabilities >= model.threshold)
-        explained = contributions(model.estimator, frame.iloc[alerts]) if alerts.size else None
+        explained = contributions(model.estimator, values[alerts]) if alerts.size else None
         wait_ms = waited_seconds * 1000.0
         if waited_seconds > 0:
             result.waited_events = len(keep)

@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 TRAINING_REPORT = "training.json"
 PROMOTION_REPORT = "promotion.json"
 LAST_TRAINING = Path("models/last_training.json")
+#: Significant digits of the training report's figures: the same on every machine (the last bits
+#: of a float sum depend on the CPU's vector width), so DVC's lock does not change with the machine.
+REPORT_DIGITS = 10
 _INPUT_EXAMPLE_ROWS = 5
 
 
@@ -186,7 +189,9 @@ def run_train(config: FraudstreamConfig, input_path: Path | None = None) -> Trai
         raise PipelineStateError(str(exc)) from exc
     report = _report(outcome, data_sha256)
     run_id, model_uri, version = _log_and_register(config, outcome, data_sha256)
-    write_model_json(config.paths.reports_dir / TRAINING_REPORT, report)
+    write_model_json(
+        config.paths.reports_dir / TRAINING_REPORT, report, significant_digits=REPORT_DIGITS
+    )
     write_model_json(
         LAST_TRAINING,
         LastTraining(

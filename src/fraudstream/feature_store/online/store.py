@@ -40,6 +40,10 @@ from fraudstream.transactions.event import LabelEvent, TransactionEvent
 #: Calls per pipeline of the script, and events or labels per pipeline of the bulk writes
 #: (bounded memory on either side).
 _CHUNK: Final = 5_000
+#: Events per script call: most of a call's cost is per call and per argument, so one argument
+#: per event and several events per call; few enough that one call holds Redis (single-threaded)
+#: for milliseconds, not the time of a whole batch, so API reads are not held up.
+_EVENTS_PER_CALL: Final = 50
 _BULK_CHUNK: Final = 50_000
 _DAY_MS: Final = 86_400_000
 _Item = TypeVar("_Item", TransactionEvent, LabelEvent)
@@ -81,6 +85,8 @@ class OnlineFeatureStore:
         self._entity_keys = tuple(
             (self.layout.entity_base(e), e.value.lower()) for e in self.entities
         )
+        self._entity_bases = tuple(base for base, _ in self._entity_keys)
+        self._entity_attributes = tuple(attribute for _, attribute in self._entity_keys)
         self._ttl_ms = config.idle_ttl_days * _DAY_MS
         self._script = render_script(
             definition, grace_days=config.grace_days, idle_ttl_days=config.idle_ttl_days
@@ -126,24 +132,25 @@ class OnlineFeatureStore:
         Raises:
             ServiceError: Redis is not reachable or refused the script.
         """
-        mode = "r" if record else "p"
-        calls = [self._event_call(event, mode) for event in events]
-        replies = self._evaluate(calls)
+        head = [0, "r" if record else "p", *self._entity_bases]
+        attributes = self._entity_attributes
+        arguments = [
+            ",".join(
+                (
+                    str(event.transaction_id),
+                    transaction_entry(event),
+                    *(str(getattr(event, a)) for a in attributes),
+                )
+            )
+            for event in events
+        ]
+        calls = [
+            [*head, *arguments[start : start + _EVENTS_PER_CALL]]
+            for start in range(0, len(arguments), _EVENTS_PER_CALL)
+        ]
+        replies = [reply for call in self._evaluate(calls) for reply in call]
         ids = [event.transaction_id for event in events]
         return decode_replies(ids, replies, self.feature_names)
-
-    def _event_call(self, event: TransactionEvent, mode: str) -> list[Any]:
-        keys: list[str] = []
-        for base, attribute in self._entity_keys:
-            entity_id = getattr(event, attribute)
-            keys += (f"{base}{entity_id}:tx", f"{base}{entity_id}:lb", f"{base}{entity_id}:pp")
-        return [
-            len(keys),
-            *keys,
-            mode,
-            event.transaction_id,
-            *transaction_entry(event).split(","),
-        ]
 
     def record_transactions(self, events: Sequence[TransactionEvent]) -> int:
         """Write transactions without computing anything (a bulk load); return how many were new.
