@@ -45,8 +45,9 @@ logger = logging.getLogger(__name__)
 TRAINING_REPORT = "training.json"
 PROMOTION_REPORT = "promotion.json"
 LAST_TRAINING = Path("models/last_training.json")
-#: Significant digits of the training report's figures: the same on every machine (the last bits
-#: of a float sum depend on the CPU's vector width), so DVC's lock does not change with the machine.
+#: Significant digits of the training and promotion reports' figures: the same on every machine
+#: (the last bits of a float sum depend on the CPU's vector width), so DVC's lock does not change
+#: with the machine.
 REPORT_DIGITS = 10
 _INPUT_EXAMPLE_ROWS = 5
 
@@ -255,7 +256,9 @@ def run_promote(config: FraudstreamConfig) -> PromotionDecision:
     decision = promote(
         config, last.version, evaluate_incumbent, gate_metrics(report.baseline, report.test_window)
     )
-    write_model_json(config.paths.reports_dir / PROMOTION_REPORT, decision)
+    write_model_json(
+        config.paths.reports_dir / PROMOTION_REPORT, decision, significant_digits=REPORT_DIGITS
+    )
     return decision
 
 

@@ -8,11 +8,13 @@
 --   "p"  enrich without recording (each a peek)         ARGV: mode, then per entity the start of
 --                                                       its keys, then per event
 --                                                       "id,time_us,amount,entity id,..."
+--   "l"  record labels (a label again: replaced) KEYS: none; ARGV: mode, the entities' key
+--                                                starts, then per label "id,entity id,...,entry"
 --   "x"  prune one entity                        KEYS: its tx hash, label hash, pruning point
 --                                                ARGV: mode, entity index (1-based)
 --   "w"  advance the labels watermark            KEYS: the watermark key; ARGV: mode, time_us
--- Replies: per event "status,v1,...,vN" ("conflict" alone) (r, p), entries removed (x), the
--- watermark (w).
+-- Replies: per event "status,v1,...,vN" ("conflict" alone) (r, p), labels new to the first
+-- entity (l), entries removed (x), the watermark (w).
 -- r and p take several events per call (one argument each: a call's cost is mostly per
 -- argument and per call, not per event) and derive each event's keys from the entity ids: the
 -- store needs one Redis (or a cluster whose hash tags keep an entity's keys together, which this
@@ -397,6 +399,32 @@ local function enrich_all(save)
   return replies
 end
 
+-- Record labels for every entity of each (its label hash, kept alive like the rest).
+local function record_labels()
+  local entities = #LOOKBACK_US
+  local new = 0
+  for i = 2 + entities, #ARGV do
+    local arg = ARGV[i]
+    local fields, from = {}, 1
+    for _ = 1, 1 + entities do
+      local comma = find(arg, ',', from, true)
+      if not comma then
+        return redis.error_reply('fraudstream store script: bad label argument ' .. arg)
+      end
+      fields[#fields + 1] = sub(arg, from, comma - 1)
+      from = comma + 1
+    end
+    local id, entry = fields[1], sub(arg, from)
+    for e = 1, entities do
+      local key = ARGV[1 + e] .. fields[1 + e] .. ':lb'
+      local added = redis.call('HSET', key, id, entry)
+      if e == 1 then new = new + added end
+      redis.call('PEXPIRE', key, TTL_MS)
+    end
+  end
+  return new
+end
+
 local function prune_entity()
   local e = tonumber(ARGV[2])
   local newest = read_entries(KEYS[1], {t = -huge}, 2).newest
@@ -414,6 +442,7 @@ end
 local mode = ARGV[1]
 if mode == 'r' then return enrich_all(true) end
 if mode == 'p' then return enrich_all(false) end
+if mode == 'l' then return record_labels() end
 if mode == 'x' then return prune_entity() end
 if mode == 'w' then return advance_watermark() end
 return redis.error_reply('fraudstream store script: unknown mode ' .. tostring(mode))

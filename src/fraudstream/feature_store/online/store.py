@@ -44,6 +44,8 @@ _CHUNK: Final = 5_000
 #: per event and several events per call; few enough that one call holds Redis (single-threaded)
 #: for milliseconds, not the time of a whole batch, so API reads are not held up.
 _EVENTS_PER_CALL: Final = 50
+#: Labels per script call (a label costs Redis about a microsecond).
+_LABELS_PER_CALL: Final = 1_000
 _BULK_CHUNK: Final = 50_000
 _DAY_MS: Final = 86_400_000
 _Item = TypeVar("_Item", TransactionEvent, LabelEvent)
@@ -164,8 +166,25 @@ class OnlineFeatureStore:
         """Record labels for the card and the terminal of each; return how many were new.
 
         Idempotent: a label applied again changes nothing (a corrected label replaces the old).
+        One argument per label, several hundred labels per script call.
         """
-        return self._bulk_write(labels, "lb", label_entry)
+        head = [0, "l", *self._entity_bases]
+        attributes = self._entity_attributes
+        arguments = [
+            ",".join(
+                (
+                    str(label.transaction_id),
+                    *(str(getattr(label, a)) for a in attributes),
+                    label_entry(label),
+                )
+            )
+            for label in labels
+        ]
+        calls = [
+            [*head, *arguments[start : start + _LABELS_PER_CALL]]
+            for start in range(0, len(arguments), _LABELS_PER_CALL)
+        ]
+        return sum(int(new) for new in self._evaluate(calls))
 
     def _bulk_write(
         self, items: Sequence[_Item], suffix: str, entry_of: Callable[[_Item], str]
