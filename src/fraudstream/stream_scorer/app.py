@@ -37,6 +37,7 @@ from mode.services import WaitResults
 
 from fraudstream.config import FraudstreamConfig
 from fraudstream.errors import ServiceError
+from fraudstream.feature_store.online.enriched import Enriched
 from fraudstream.feature_store.online.store import OnlineFeatureStore
 from fraudstream.stream_scorer.alignment import Aligner, event_microseconds
 from fraudstream.stream_scorer.batch import (
@@ -177,7 +178,7 @@ class Worker:
     #: The agent's stream (set when it starts): held records are acknowledged through it.
     stream: Any = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    #: Batches scored and sent whose outputs the broker has not acknowledged yet (in order).
+    #: Batches enriched whose scoring, outputs or broker acknowledgement are not done (in order).
     confirming: deque[asyncio.Future[None]] = field(default_factory=deque)
 
     async def publish(self, result: BatchResult) -> None:
@@ -237,30 +238,69 @@ class Worker:
             ready = self.aligner.release(progress)
             if not ready:
                 return
-            sent: list[tuple[BatchResult, list[Awaitable[Any]]]] = []
+            items = [h.item for h in ready]
+            enriched: list[tuple[Enriched | None, float]] = []
 
-            async def handle() -> None:
-                sent[:] = [await self.handle_ready([h.item for h in ready])]
+            async def enrich() -> None:
+                enriched[:] = [await self.enrich_ready(items)]
 
-            await _until_done(self, "scoring", handle)
+            await _until_done(self, "scoring", enrich)
             self.stats.misaligned = self.aligner.misaligned
-            ((result, pending),) = sent
-            events = [held.item[0] for held in ready]
-            self.confirming.append(asyncio.ensure_future(self.confirm(result, pending, events)))
-            # The next batch is scored while the broker acknowledges this one's outputs; a few
-            # batches at most are unconfirmed at a time.
+            # The model, the outputs and the broker's acknowledgement of this batch proceed
+            # while the next batch is enriched; a few batches at most are unfinished at a time.
+            self.confirming.append(asyncio.ensure_future(self.finish(items, *enriched[0])))
             while self.confirming and (
                 self.confirming[0].done() or len(self.confirming) > _UNCONFIRMED_BATCHES_MAX
             ):
                 await self.confirming.popleft()
 
-    async def confirm(
-        self, result: BatchResult, pending: list[Awaitable[Any]], events: list[Any]
-    ) -> None:
-        """Acknowledge a batch's records once the broker has its outputs (sent again if need be).
+    async def enrich_ready(
+        self, items: Sequence[tuple[Any, RawRecord, Any]]
+    ) -> tuple[Enriched | None, float]:
+        """Wait for labels, then record released records and compute their features (in order).
 
-        Only then may the records' offsets be committed.
+        Records each partition's progress (the latest event time now in Redis) for alignment.
+        Returns the features and the seconds waited for the labels watermark.
         """
+        accepted = [outcome for _, _, outcome in items if isinstance(outcome, Accepted)]
+        waited = await self.scorer.wait_for_labels(accepted)
+        # In a thread: the Redis round trip releases the GIL, so Faust keeps fetching and
+        # delivering, and earlier batches are finished, meanwhile.
+        enriched = await asyncio.to_thread(self.scorer.enrich, accepted)
+        latest: dict[int, int] = {}
+        for item in accepted:
+            t = event_microseconds(item.event.tx_datetime)
+            latest[item.record.partition] = max(latest.get(item.record.partition, t), t)
+        self.store.advance_progress(self.config.kafka.topics.transactions, latest)
+        return enriched, waited
+
+    async def finish(
+        self,
+        items: Sequence[tuple[Any, RawRecord, Any]],
+        enriched: Enriched | None,
+        waited: float,
+    ) -> None:
+        """Score an enriched batch, send its outputs, then acknowledge its records.
+
+        Records are acknowledged (and so may be committed) only once the broker has every
+        output of their batch, sent again if need be.
+        """
+        accepted = [outcome for _, _, outcome in items if isinstance(outcome, Accepted)]
+        done: list[tuple[BatchResult, list[Awaitable[Any]]]] = []
+
+        async def score() -> None:
+            # In a thread too: LightGBM releases the GIL while it predicts.
+            result = await asyncio.to_thread(self.scorer.finish, accepted, enriched, waited)
+            result.dead_letters[:0] = [
+                dead_letter(record, outcome)
+                for _, record, outcome in items
+                if isinstance(outcome, str)
+            ]
+            done[:] = [(result, await self.send(result))]
+
+        await _until_done(self, "scoring", score)
+        ((result, pending),) = done
+        self.stats.add(result)
         try:
             if pending:
                 await asyncio.gather(*pending)
@@ -271,33 +311,8 @@ class Worker:
                 await self.publish(result)
 
             await _until_done(self, "publishing", again)
-        for event in events:
+        for event, _, _ in items:
             await self.stream.ack(event)
-
-    async def handle_ready(
-        self, items: Sequence[tuple[Any, RawRecord, Any]]
-    ) -> tuple[BatchResult, list[Awaitable[Any]]]:
-        """Wait for labels, enrich, score and send released records; record progress.
-
-        Returns the result and the broker's acknowledgements of its outputs (not awaited here).
-        """
-        accepted = [outcome for _, _, outcome in items if isinstance(outcome, Accepted)]
-        dead = [
-            dead_letter(record, outcome) for _, record, outcome in items if isinstance(outcome, str)
-        ]
-        waited = await self.scorer.wait_for_labels(accepted)
-        # In a thread: the Redis round trip and the model release the GIL, so Faust keeps
-        # fetching and delivering the next batch meanwhile (nothing else touches this batch).
-        result = await asyncio.to_thread(self.scorer.score, accepted, waited)
-        result.dead_letters[:0] = dead
-        pending = await self.send(result)
-        latest: dict[int, int] = {}
-        for item in accepted:
-            t = event_microseconds(item.event.tx_datetime)
-            latest[item.record.partition] = max(latest.get(item.record.partition, t), t)
-        self.store.advance_progress(self.config.kafka.topics.transactions, latest)
-        self.stats.add(result)
-        return result, pending
 
     def handle_labels(self, records: Sequence[tuple[bytes | None, Any]]) -> None:
         """Record a batch of labels, then advance the watermark."""

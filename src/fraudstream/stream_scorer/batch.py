@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from fraudstream.errors import first_problem
 from fraudstream.feature_store import definition_version
+from fraudstream.feature_store.online.enriched import Enriched
 from fraudstream.feature_store.online.store import OnlineFeatureStore
 from fraudstream.training.explain import contributions, top_reasons
 from fraudstream.training.model_loading import LoadedModel
@@ -182,12 +183,26 @@ class BatchScorer:
 
     def score(self, accepted: Sequence[Accepted], waited_seconds: float = 0.0) -> BatchResult:
         """Enrich and score the valid events of a batch (one Redis round trip, one model call)."""
-        result = BatchResult()
+        return self.finish(accepted, self.enrich(accepted), waited_seconds)
+
+    def enrich(self, accepted: Sequence[Accepted]) -> Enriched | None:
+        """Record the valid events of a batch and compute their features (Redis; in order)."""
         if not accepted:
+            return None
+        return self.store.enrich([item.event for item in accepted])
+
+    def finish(
+        self, accepted: Sequence[Accepted], enriched: Enriched | None, waited_seconds: float = 0.0
+    ) -> BatchResult:
+        """Score enriched events with the current champion (one model call) into their outputs.
+
+        No Redis: a batch is finished while the next one is enriched.
+        """
+        result = BatchResult()
+        if not accepted or enriched is None:
             return result
         model = self.model()
         result.model_version = model.version
-        enriched = self.store.enrich([item.event for item in accepted])
         statuses = list(enriched.status)
         result.statuses.update(statuses)
         keep = [i for i, status in enumerate(statuses) if status != CONFLICT]
