@@ -13,7 +13,8 @@
 --   "x"  prune one entity                        KEYS: its tx hash, label hash, pruning point
 --                                                ARGV: mode, entity index (1-based)
 --   "w"  advance the labels watermark            KEYS: the watermark key; ARGV: mode, time_us
--- Replies: per event "status,v1,...,vN" ("conflict" alone) (r, p), labels new to the first
+-- Replies: per event "status," then the N features as little-endian doubles ("conflict" alone)
+-- (r, p), labels new to the first
 -- entity (l), entries removed (x), the watermark (w).
 -- r and p take several events per call (one argument each: a call's cost is mostly per
 -- argument and per call, not per event) and derive each event's keys from the entity ids: the
@@ -36,6 +37,10 @@ local LOOKBACK_US = __LOOKBACK_US__
 local KEEP_US = __KEEP_US__
 -- Wall-clock expiry of an idle entity's keys.
 local TTL_MS = __TTL_MS__
+
+-- A feature vector travels as little-endian doubles: exact, and far cheaper than formatting
+-- each number as text (measured: '%.17g' was a third of the script's time).
+local VECTOR_FORMAT = '<' .. string.rep('d', #FEATURES)
 
 local DAY_US = 86400000000
 local HOUR_US = 3600000000
@@ -368,12 +373,12 @@ local function enrich(save, id, time_us, amount)
   local out = {}
   for i = 1, #FEATURES do
     local f = FEATURES[i]
-    out[i] = format('%.17g', AGGREGATIONS[f.agg](ev, f))
+    out[i] = AGGREGATIONS[f.agg](ev, f)
   end
   local status = 'new'
   if ev.incomplete then status = 'incomplete' elseif ev.replayed then status = 'replayed' end
   if save and not ev.replayed then record(ev, entry) end
-  return status .. ',' .. concat(out, ',')
+  return status .. ',' .. struct.pack(VECTOR_FORMAT, unpack(out))
 end
 
 -- Every event of the call, in order (each sees the ones recorded before it).

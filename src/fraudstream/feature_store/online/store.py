@@ -67,7 +67,8 @@ class OnlineFeatureStore:
     """Feature state in Redis, computed per event from the same declaration as offline.
 
     Args:
-        client: A Redis client (``decode_responses`` either way).
+        client: A Redis client answering bytes (``decode_responses=False``, the default):
+            feature vectors come back as binary doubles.
         config: Key prefix, grace and idle expiry (``url`` and timeouts are the client's).
         definition: The features to compute, in output order.
     """
@@ -78,6 +79,12 @@ class OnlineFeatureStore:
         config: RedisConfig,
         definition: tuple[Feature, ...] = FEATURE_DEFINITION,
     ) -> None:
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            msg = (
+                "the online feature store needs a Redis client with decode_responses=False: "
+                "feature vectors come back as binary doubles"
+            )
+            raise ConfigError(msg)
         self._client = client
         self.config = config
         self.feature_names = feature_names(definition)
