@@ -340,8 +340,6 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 _RETRY_MAX_SECONDS = 5.0
 #: Batches whose outputs may await the broker's acknowledgement while the next ones are scored.
 _UNCONFIRMED_BATCHES_MAX = 4
-#: Batches Faust may assemble ahead of the one being scored.
-_BATCHES_AHEAD = 1
 
 
 async def _until_done(worker: Worker, what: str, attempt: Callable[[], Awaitable[Any]]) -> None:
@@ -435,14 +433,6 @@ async def follow_labels(worker: Worker) -> None:
         await consumer.stop()
 
 
-async def _score_batches(worker: Worker, batches: asyncio.Queue[list[Any]]) -> None:
-    """Score the batches Faust assembled, in order."""
-    while True:
-        events = await batches.get()
-        worker.hold(events)
-        await worker.release()
-
-
 def _add_agents(worker: Worker) -> None:
     """The agent scoring transactions in micro-batches, and the task recording labels."""
     app, stream, holder = worker.app, worker.config.stream, worker.holder
@@ -454,23 +444,13 @@ def _add_agents(worker: Worker) -> None:
         while holder.current is None:
             await asyncio.sleep(0.05)
         worker.stream = stream_
-        # Faust's take() stops delivering while its batch is being used, so batches are handed
-        # to a scoring task through a small queue: Faust assembles the next batch meanwhile.
         # Records are acknowledged by Worker.finish once scored and published (some are held
         # back for alignment), so the stream does not acknowledge them itself.
-        batches: asyncio.Queue[list[Any]] = asyncio.Queue(maxsize=_BATCHES_AHEAD)
-        scoring = asyncio.ensure_future(_score_batches(worker, batches))
-        try:
-            async for events in stream_.noack_take(
-                stream.batch_size, within=stream.batch_within_seconds
-            ):
-                put = asyncio.ensure_future(batches.put(events))
-                await asyncio.wait({put, scoring}, return_when=asyncio.FIRST_COMPLETED)
-                if scoring.done():  # it failed: stop (the records go back to the group)
-                    put.cancel()
-                    scoring.result()
-        finally:
-            scoring.cancel()
+        async for events in stream_.noack_take(
+            stream.batch_size, within=stream.batch_within_seconds
+        ):
+            worker.hold(events)
+            await worker.release()
 
     @app.timer(interval=0.1)  # type: ignore[untyped-decorator]
     async def release_held() -> None:
