@@ -30,7 +30,7 @@ class StreamConfig(BaseModel):
     #: Longest a transaction is held back because another partition is behind in event time
     #: (stream_scorer/alignment.py): longer than a group rebalance, so that a crashed worker's
     #: partitions are taken over before the others run ahead of them.
-    partition_wait_max_seconds: Annotated[float, Field(ge=0, le=3600)] = 120.0
+    partition_wait_max_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
     #: How often the worker asks the registry whether the champion changed.
     model_refresh_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
     #: Reasons (largest exact contributions) attached to an alert.
