@@ -234,8 +234,8 @@ def run_naive(
                 started = started or time.perf_counter()
                 event = TransactionEvent.model_validate_json(record.value)
                 enriched = store.enrich([event])
-                # scikit-learn's predict_proba on a one-row frame: the per-event call of the
-                # naive design (ours calls LightGBM's booster on the batch's matrix)
+                # scikit-learn's predict_proba on a one-row frame: the naive design's per-event
+                # call (pinned, so that a faster scoring path of ours cannot speed up the baseline)
                 frame = enriched.to_frame().loc[:, names]
                 probability = float(model.estimator.predict_proba(frame)[0, 1])
                 producer.send(
