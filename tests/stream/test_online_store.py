@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from fraudstream.broker.process import free_port
-from fraudstream.errors import ServiceError
+from fraudstream.errors import ConfigError, ServiceError
 from fraudstream.feature_store import (
     FEATURE_DEFINITION,
     FEATURE_NAMES,
@@ -381,3 +381,10 @@ def test_an_unreachable_redis_is_a_service_error(log: Log) -> None:
         store.enrich(log.events[:3])
     with pytest.raises(ServiceError, match="not reachable"):
         store.apply_labels(log.labels[:3])
+
+
+def test_a_client_decoding_replies_is_refused_with_the_reason() -> None:
+    # Feature vectors come back as binary doubles: a client decoding text would fail on them.
+    client = redis.Redis(port=free_port(), decode_responses=True)
+    with pytest.raises(ConfigError, match="decode_responses=False"):
+        OnlineFeatureStore(client, RedisConfig(url="redis://127.0.0.1:6379/0"))

@@ -43,6 +43,8 @@ def test_contributions_add_up_to_the_log_odds(
     np.testing.assert_allclose(
         parts.sum(axis=1), _logit(model.predict_proba(frame)[:, 1]), rtol=0, atol=1e-9
     )
+    # The stream passes the matrix of the same columns: the same numbers.
+    assert np.array_equal(contributions(model, frame.to_numpy()), parts)
 
 
 @pytest.mark.unit

@@ -179,6 +179,11 @@ def test_a_logged_model_round_trips_with_its_metadata_and_predictions(
     assert np.array_equal(
         loaded.predict_proba(splits.test), fraud_probability(estimator, splits.test)
     )
+    # The stream's path (a matrix of the model's columns) gives the very same numbers.
+    matrix = splits.test.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    assert np.array_equal(
+        loaded.predict_proba_values(matrix), fraud_probability(estimator, splits.test)
+    )
     with pytest.raises(ValueError, match=r"lacks column\(s\) TX_AMOUNT"):
         loaded.predict_proba(splits.test.drop(columns=["TX_AMOUNT"]))
     info = mlflow.models.get_model_info(registry_store.models[candidate])

@@ -1,8 +1,9 @@
 """The Faust app: an agent on the transactions topic, a labels consumer, a registry timer.
 
-Delivery: at-least-once. ``take_events`` acknowledges a batch's records only after the agent has
-finished with it, and the agent finishes only after every output of the batch (scores, alerts,
-dead letters) has been acknowledged by the broker (``acks=all``). A crash or a rebalance
+Delivery: at-least-once. A batch's records are acknowledged (and so may be committed) only after
+every output of the batch (scores, alerts, dead letters) has been acknowledged by the broker
+(``acks=all``); the next batches are scored meanwhile (a few at most), so the broker's round trip
+is off the scoring path. A crash or a rebalance
 re-delivers what was not committed; the online store recognises a re-delivered event by its
 ``TRANSACTION_ID`` and recomputes the same features without counting it twice, and consumers
 de-duplicate score events by ``TRANSACTION_ID``. Kafka transactions are not used (some
@@ -16,9 +17,12 @@ join in seconds rather than half a minute). No Faust tables: all state is in Red
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import signal
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +33,11 @@ import redis
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.services import WaitResults
 
 from fraudstream.config import FraudstreamConfig
 from fraudstream.errors import ServiceError
+from fraudstream.feature_store.online.enriched import Enriched
 from fraudstream.feature_store.online.store import OnlineFeatureStore
 from fraudstream.stream_scorer.alignment import Aligner, event_microseconds
 from fraudstream.stream_scorer.batch import (
@@ -50,6 +56,8 @@ logger = logging.getLogger(__name__)
 #: Where Faust keeps its (unused) local data: run state, git-ignored.
 DEFAULT_DATADIR = Path(".run/faust")
 _STATS_EVERY_SECONDS = 10.0
+#: The labels consumer commits at most this often (a commit per small batch loads the broker).
+_LABELS_COMMIT_EVERY_SECONDS = 1.0
 
 
 def _consumer_thread_class(fetch_max_wait_ms: int) -> type[Any]:
@@ -63,12 +71,57 @@ def _consumer_thread_class(fetch_max_wait_ms: int) -> type[Any]:
     return _ConsumerThread
 
 
+def _delivery_cannot_block(consumer: Any, coros: tuple[Any, ...]) -> bool:
+    """Whether delivering cannot wait: Faust's (deliver, suspend_flow.wait), flow on, room.
+
+    The delivery loop's pair of coroutines, the flow running and no subscribed stream's buffer
+    full: then delivering a record completes without suspending.
+    """
+    if len(coros) != 2 or not all(inspect.iscoroutine(c) for c in coros):
+        return False
+    if coros[1].__qualname__ != "Event.wait" or consumer.suspend_flow.is_set():
+        return False
+    app = consumer.app
+    if not app.flow_control.is_active():
+        return False
+    return not any(
+        channel.queue.full() for channels in app.topics._tp_index.values() for channel in channels
+    )
+
+
 def _transport_class(fetch_max_wait_ms: int) -> type[Any]:
     thread_class = _consumer_thread_class(fetch_max_wait_ms)
 
     class _Consumer(faust_aiokafka.Consumer):
         def _new_consumer_thread(self) -> Any:
             return thread_class(self, loop=self.loop, beacon=self.beacon)
+
+        def on_buffer_full(self, tp: Any) -> None:
+            """Keep fetching every partition when the agent's buffer is under pressure.
+
+            Faust stops fetching only the partition whose record crossed the shared buffer's
+            pressure mark and lets the others run ahead (one source of the partition skew that
+            alignment then waits out). Without this, a full buffer blocks delivery itself,
+            which stops all partitions alike.
+            """
+
+        def on_buffer_drop(self, tp: Any) -> None:
+            """Nothing to resume: see ``on_buffer_full``."""
+
+        async def wait_first(self, *coros: Any, timeout: Any = None) -> Any:
+            """Deliver a record without racing it against a rebalance when it cannot block.
+
+            Faust's delivery loop calls ``wait_first(deliver(record), suspend_flow.wait())``
+            for every record: four tasks and an ``asyncio.wait`` each (measured: the largest
+            part of Faust's per-record cost here). While the flow runs and no stream buffer is
+            full, delivering cannot block, so it is awaited directly; otherwise Faust's race
+            decides as before.
+            """
+            if _delivery_cannot_block(self, coros):
+                deliver, suspended = coros
+                suspended.close()
+                return WaitResults([deliver], [await deliver], False)
+            return await super().wait_first(*coros, timeout=timeout)
 
     class _Transport(faust_aiokafka.Transport):
         Consumer = _Consumer
@@ -137,9 +190,17 @@ class Worker:
     #: The agent's stream (set when it starts): held records are acknowledged through it.
     stream: Any = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Batches enriched whose scoring, outputs or broker acknowledgement are not done (in order).
+    confirming: deque[asyncio.Future[None]] = field(default_factory=deque)
 
     async def publish(self, result: BatchResult) -> None:
         """Send every output of a batch and wait until the broker has them all."""
+        pending = await self.send(result)
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def send(self, result: BatchResult) -> list[Awaitable[Any]]:
+        """Hand every output of a batch to the producer; the broker's acknowledgements."""
         topics = self.config.kafka.topics
         producer = self.app.producer
         pending: list[Awaitable[Any]] = []
@@ -157,8 +218,7 @@ class Worker:
             pending.append(
                 await producer.send(topics.dlq, None, letter.to_json(), None, None, None)
             )
-        if pending:
-            await asyncio.gather(*pending)
+        return pending
 
     def hold(self, events: Sequence[Any]) -> None:
         """Validate arriving records and hold them until their partitions are aligned."""
@@ -184,38 +244,87 @@ class Worker:
                 topic = self.config.kafka.topics.transactions
 
                 async def read_progress() -> None:
-                    progress.update(self.store.progress(topic))
+                    progress.update(await asyncio.to_thread(self.store.progress, topic))
 
                 await _until_done(self, "alignment", read_progress)
             ready = self.aligner.release(progress)
             if not ready:
                 return
+            items = [h.item for h in ready]
+            enriched: list[tuple[Enriched | None, float]] = []
 
-            async def handle() -> None:
-                await self.handle_ready([h.item for h in ready])
+            async def enrich() -> None:
+                enriched[:] = [await self.enrich_ready(items)]
 
-            await _until_done(self, "scoring", handle)
+            await _until_done(self, "scoring", enrich)
             self.stats.misaligned = self.aligner.misaligned
-            for held in ready:
-                await self.stream.ack(held.item[0])
+            # The model, the outputs and the broker's acknowledgement of this batch proceed
+            # while the next batch is enriched; a few batches at most are unfinished at a time.
+            self.confirming.append(asyncio.ensure_future(self.finish(items, *enriched[0])))
+            while self.confirming and (
+                self.confirming[0].done() or len(self.confirming) > _UNCONFIRMED_BATCHES_MAX
+            ):
+                await self.confirming.popleft()
 
-    async def handle_ready(self, items: Sequence[tuple[Any, RawRecord, Any]]) -> BatchResult:
-        """Wait for labels, enrich, score and publish released records; record progress."""
+    async def enrich_ready(
+        self, items: Sequence[tuple[Any, RawRecord, Any]]
+    ) -> tuple[Enriched | None, float]:
+        """Wait for labels, then record released records and compute their features (in order).
+
+        Records each partition's progress (the latest event time now in Redis) for alignment.
+        Returns the features and the seconds waited for the labels watermark.
+        """
         accepted = [outcome for _, _, outcome in items if isinstance(outcome, Accepted)]
-        dead = [
-            dead_letter(record, outcome) for _, record, outcome in items if isinstance(outcome, str)
-        ]
         waited = await self.scorer.wait_for_labels(accepted)
-        result = self.scorer.score(accepted, waited)
-        result.dead_letters[:0] = dead
-        await self.publish(result)
+        # In a thread: the Redis round trip releases the GIL, so Faust keeps fetching and
+        # delivering, and earlier batches are finished, meanwhile.
+        enriched = await asyncio.to_thread(self.scorer.enrich, accepted)
         latest: dict[int, int] = {}
         for item in accepted:
             t = event_microseconds(item.event.tx_datetime)
             latest[item.record.partition] = max(latest.get(item.record.partition, t), t)
         self.store.advance_progress(self.config.kafka.topics.transactions, latest)
+        return enriched, waited
+
+    async def finish(
+        self,
+        items: Sequence[tuple[Any, RawRecord, Any]],
+        enriched: Enriched | None,
+        waited: float,
+    ) -> None:
+        """Score an enriched batch, send its outputs, then acknowledge its records.
+
+        Records are acknowledged (and so may be committed) only once the broker has every
+        output of their batch, sent again if need be.
+        """
+        accepted = [outcome for _, _, outcome in items if isinstance(outcome, Accepted)]
+        done: list[tuple[BatchResult, list[Awaitable[Any]]]] = []
+
+        async def score() -> None:
+            # In a thread too: LightGBM releases the GIL while it predicts.
+            result = await asyncio.to_thread(self.scorer.finish, accepted, enriched, waited)
+            result.dead_letters[:0] = [
+                dead_letter(record, outcome)
+                for _, record, outcome in items
+                if isinstance(outcome, str)
+            ]
+            done[:] = [(result, await self.send(result))]
+
+        await _until_done(self, "scoring", score)
+        ((result, pending),) = done
         self.stats.add(result)
-        return result
+        try:
+            if pending:
+                await asyncio.gather(*pending)
+        except _TRANSIENT as exc:
+            logger.warning("publishing: %s: %s; sending the batch again", type(exc).__name__, exc)
+
+            async def again() -> None:
+                await self.publish(result)
+
+            await _until_done(self, "publishing", again)
+        for event, _, _ in items:
+            await self.stream.ack(event)
 
     def handle_labels(self, records: Sequence[tuple[bytes | None, Any]]) -> None:
         """Record a batch of labels, then advance the watermark."""
@@ -241,6 +350,8 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
 )
 _RETRY_MAX_SECONDS = 5.0
+#: Batches whose outputs may await the broker's acknowledgement while the next ones are scored.
+_UNCONFIRMED_BATCHES_MAX = 4
 
 
 async def _until_done(worker: Worker, what: str, attempt: Callable[[], Awaitable[Any]]) -> None:
@@ -307,6 +418,7 @@ async def follow_labels(worker: Worker) -> None:
     """
     consumer = _labels_consumer(worker.config)
     await _until_done(worker, "labels consumer start", consumer.start)
+    committed_at = 0.0
     try:
         while True:
             polled = await consumer.getmany(
@@ -319,11 +431,14 @@ async def follow_labels(worker: Worker) -> None:
                 continue
 
             async def handle(batch: list[tuple[bytes | None, Any]] = records) -> None:
-                worker.handle_labels(batch)
+                await asyncio.to_thread(worker.handle_labels, batch)
 
             await _until_done(worker, "labels", handle)
+            if time.monotonic() - committed_at < _LABELS_COMMIT_EVERY_SECONDS:
+                continue  # a restart re-reads at most this long's labels (applied again: no-op)
             try:
                 await consumer.commit()
+                committed_at = time.monotonic()
             except KafkaError as exc:  # a rebalance took the partition: its new owner re-reads
                 logger.warning("labels: commit failed (%s); the labels will be read again", exc)
     finally:
@@ -341,7 +456,7 @@ def _add_agents(worker: Worker) -> None:
         while holder.current is None:
             await asyncio.sleep(0.05)
         worker.stream = stream_
-        # Records are acknowledged by Worker.release once scored and published (some are held
+        # Records are acknowledged by Worker.finish once scored and published (some are held
         # back for alignment), so the stream does not acknowledge them itself.
         async for events in stream_.noack_take(
             stream.batch_size, within=stream.batch_within_seconds

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from fraudstream.errors import first_problem
 from fraudstream.feature_store import definition_version
+from fraudstream.feature_store.online.enriched import Enriched
 from fraudstream.feature_store.online.store import OnlineFeatureStore
 from fraudstream.training.explain import contributions, top_reasons
 from fraudstream.training.model_loading import LoadedModel
@@ -122,6 +123,20 @@ def accept(records: Sequence[RawRecord], max_bytes: int) -> tuple[list[Accepted]
     return accepted, dead
 
 
+def _columns(available: tuple[str, ...], wanted: tuple[str, ...]) -> list[int]:
+    """Positions of the model's features among the store's.
+
+    Raises:
+        ValueError: The store does not compute one of them.
+    """
+    position = {name: i for i, name in enumerate(available)}
+    missing = [name for name in wanted if name not in position]
+    if missing:
+        msg = f"cannot score: the online store computes no {', '.join(missing)}"
+        raise ValueError(msg)
+    return [position[name] for name in wanted]
+
+
 def _epoch(moment: datetime) -> float:
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return aware.timestamp()
@@ -168,12 +183,26 @@ class BatchScorer:
 
     def score(self, accepted: Sequence[Accepted], waited_seconds: float = 0.0) -> BatchResult:
         """Enrich and score the valid events of a batch (one Redis round trip, one model call)."""
-        result = BatchResult()
+        return self.finish(accepted, self.enrich(accepted), waited_seconds)
+
+    def enrich(self, accepted: Sequence[Accepted]) -> Enriched | None:
+        """Record the valid events of a batch and compute their features (Redis; in order)."""
         if not accepted:
+            return None
+        return self.store.enrich([item.event for item in accepted])
+
+    def finish(
+        self, accepted: Sequence[Accepted], enriched: Enriched | None, waited_seconds: float = 0.0
+    ) -> BatchResult:
+        """Score enriched events with the current champion (one model call) into their outputs.
+
+        No Redis: a batch is finished while the next one is enriched.
+        """
+        result = BatchResult()
+        if not accepted or enriched is None:
             return result
         model = self.model()
         result.model_version = model.version
-        enriched = self.store.enrich([item.event for item in accepted])
         statuses = list(enriched.status)
         result.statuses.update(statuses)
         keep = [i for i, status in enumerate(statuses) if status != CONFLICT]
@@ -186,11 +215,10 @@ class BatchScorer:
         if not keep:
             return result
         names = model.metadata.feature_names
-        frame = enriched.to_frame().iloc[keep].loc[:, list(names)]
-        values = frame.to_numpy(dtype=np.float64)
-        probabilities = model.predict_proba(frame)
+        values = enriched.features[np.asarray(keep)][:, _columns(enriched.feature_names, names)]
+        probabilities = model.predict_proba_values(values)
         alerts = np.flatnonzero(probabilities >= model.threshold)
-        explained = contributions(model.estimator, frame.iloc[alerts]) if alerts.size else None
+        explained = contributions(model.estimator, values[alerts]) if alerts.size else None
         wait_ms = waited_seconds * 1000.0
         if waited_seconds > 0:
             result.waited_events = len(keep)

@@ -15,7 +15,7 @@ class StreamConfig(BaseModel):
     #: The Faust app id: the consumer group of every worker.
     app_id: Annotated[str, Field(min_length=1)] = "fraudstream-scorer"
     #: Largest micro-batch (``stream.take``) and how long to wait to fill it.
-    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 2000
     batch_within_seconds: Annotated[float, Field(gt=0, le=60)] = 0.02
     #: The consumer's fetch wait (Faust hard-codes 1,500 ms; a broker that does not wake a
     #: waiting fetch on new data, like Tansu, adds about half of it to every hop).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import faust
@@ -21,6 +22,10 @@ def run_worker(
     """Build the app around an already loaded champion and run it until stopped."""
     datadir.mkdir(parents=True, exist_ok=True)
     worker = build_app(config, holder=holder, datadir=datadir)
+    # Everything loaded so far (libraries, the model) lives as long as the process: keep it out
+    # of the garbage collector's full passes, which otherwise pause the stream for tens of ms.
+    gc.collect()
+    gc.freeze()
     faust_worker = faust.Worker(
         worker.app,
         loglevel=loglevel,

@@ -22,21 +22,27 @@ from fraudstream.transactions.event import Reason
 FloatMatrix = npt.NDArray[np.float64]
 
 
-def contributions(estimator: Any, features: pd.DataFrame) -> FloatMatrix:
+def contributions(estimator: Any, features: pd.DataFrame | FloatMatrix) -> FloatMatrix:
     """Per-row log-odds contributions: one column per feature, then the bias (last column).
 
     Args:
         estimator: A fitted LightGBM classifier or the scaled logistic pipeline.
-        features: The model's input columns, in the model's order.
+        features: The model's input columns, in the model's order (a frame, or a matrix of
+            them).
 
     Raises:
         TypeError: an estimator of another kind (it has no exact decomposition here).
     """
     if isinstance(estimator, LGBMClassifier):
-        values = estimator.predict(features, pred_contrib=True)
+        matrix = (
+            features.to_numpy(dtype=np.float64) if isinstance(features, pd.DataFrame) else features
+        )
+        values = estimator.booster_.predict(matrix, pred_contrib=True)
         return np.asarray(values, dtype=np.float64)
     if isinstance(estimator, Pipeline):
         scaler, model = estimator[:-1], estimator[-1]
+        if not isinstance(features, pd.DataFrame):
+            features = pd.DataFrame(features, columns=list(scaler.feature_names_in_))
         scaled = np.asarray(scaler.transform(features), dtype=np.float64)
         coef = np.asarray(model.coef_, dtype=np.float64)[0]
         bias = np.full((len(features), 1), float(np.asarray(model.intercept_)[0]))

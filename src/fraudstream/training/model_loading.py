@@ -19,6 +19,7 @@ import mlflow
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from lightgbm import LGBMClassifier
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
@@ -72,8 +73,19 @@ class LoadedModel:
         if missing:
             msg = f"cannot score: the feature frame lacks column(s) {', '.join(missing)}"
             raise ValueError(msg)
-        probabilities = self.estimator.predict_proba(features.loc[:, names])
-        return np.asarray(probabilities[:, 1], dtype=np.float64)
+        return self.predict_proba_values(features.loc[:, names].to_numpy(dtype=np.float64))
+
+    def predict_proba_values(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The fraud probability of each row of a matrix whose columns are the model's features.
+
+        The one scoring path (:meth:`predict_proba` ends here): LightGBM's booster is called on
+        the matrix directly, without the frame checks of scikit-learn's wrapper, which cost
+        milliseconds per call (a stream's small batches).
+        """
+        if isinstance(self.estimator, LGBMClassifier):
+            return np.asarray(self.estimator.booster_.predict(values), dtype=np.float64)
+        frame = pd.DataFrame(values, columns=list(self.metadata.feature_names))
+        return np.asarray(self.estimator.predict_proba(frame)[:, 1], dtype=np.float64)
 
 
 @dataclass(frozen=True)

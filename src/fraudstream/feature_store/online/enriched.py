@@ -48,7 +48,9 @@ class Enriched:
 def decode_replies(
     transaction_ids: Sequence[int], replies: Sequence[bytes | str], names: tuple[str, ...]
 ) -> Enriched:
-    """Turn the script's ``"status,v1,...,vN"`` replies into an :class:`Enriched`.
+    """Turn the script's replies into an :class:`Enriched`.
+
+    A reply is ``b"status,"`` and the features as little-endian doubles, or ``b"conflict"``.
 
     Raises:
         ValueError: A reply is not of that shape (a script of another definition answered).
@@ -56,19 +58,23 @@ def decode_replies(
     features = np.full((len(replies), len(names)), np.nan, dtype=np.float64)
     status: list[EnrichStatus] = []
     rows: list[int] = []
-    texts: list[bytes] = []
+    vectors: list[bytes] = []
+    width = 8 * len(names)
     for row, reply in enumerate(replies):
         raw = reply.encode() if isinstance(reply, str) else reply
         head, _, values = raw.partition(b",")
         status.append(_BY_BYTES[head])
         if values:
+            if len(values) != width:
+                msg = (
+                    f"the store script returned {len(values)} bytes of features for "
+                    f"{len(names)} features: a script of another definition?"
+                )
+                raise ValueError(msg)
             rows.append(row)
-            texts.append(values)
+            vectors.append(values)
     if rows:
-        parsed = np.array(b",".join(texts).split(b","), dtype=np.float64)
-        if parsed.size != len(rows) * len(names):
-            msg = f"the store script returned {parsed.size} values for {len(rows)} x {len(names)}"
-            raise ValueError(msg)
+        parsed = np.frombuffer(b"".join(vectors), dtype="<f8")
         features[rows] = parsed.reshape(len(rows), len(names))
     return Enriched(tuple(transaction_ids), features, tuple(status), names)
 

@@ -40,6 +40,12 @@ from fraudstream.transactions.event import LabelEvent, TransactionEvent
 #: Calls per pipeline of the script, and events or labels per pipeline of the bulk writes
 #: (bounded memory on either side).
 _CHUNK: Final = 5_000
+#: Events per script call: most of a call's cost is per call and per argument, so one argument
+#: per event and several events per call; few enough that one call holds Redis (single-threaded)
+#: for milliseconds, not the time of a whole batch, so API reads are not held up.
+_EVENTS_PER_CALL: Final = 50
+#: Labels per script call (a label costs Redis about a microsecond).
+_LABELS_PER_CALL: Final = 1_000
 _BULK_CHUNK: Final = 50_000
 _DAY_MS: Final = 86_400_000
 _Item = TypeVar("_Item", TransactionEvent, LabelEvent)
@@ -61,7 +67,8 @@ class OnlineFeatureStore:
     """Feature state in Redis, computed per event from the same declaration as offline.
 
     Args:
-        client: A Redis client (``decode_responses`` either way).
+        client: A Redis client answering bytes (``decode_responses=False``, the default):
+            feature vectors come back as binary doubles.
         config: Key prefix, grace and idle expiry (``url`` and timeouts are the client's).
         definition: The features to compute, in output order.
     """
@@ -72,6 +79,12 @@ class OnlineFeatureStore:
         config: RedisConfig,
         definition: tuple[Feature, ...] = FEATURE_DEFINITION,
     ) -> None:
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            msg = (
+                "the online feature store needs a Redis client with decode_responses=False: "
+                "feature vectors come back as binary doubles"
+            )
+            raise ConfigError(msg)
         self._client = client
         self.config = config
         self.feature_names = feature_names(definition)
@@ -81,6 +94,8 @@ class OnlineFeatureStore:
         self._entity_keys = tuple(
             (self.layout.entity_base(e), e.value.lower()) for e in self.entities
         )
+        self._entity_bases = tuple(base for base, _ in self._entity_keys)
+        self._entity_attributes = tuple(attribute for _, attribute in self._entity_keys)
         self._ttl_ms = config.idle_ttl_days * _DAY_MS
         self._script = render_script(
             definition, grace_days=config.grace_days, idle_ttl_days=config.idle_ttl_days
@@ -126,24 +141,25 @@ class OnlineFeatureStore:
         Raises:
             ServiceError: Redis is not reachable or refused the script.
         """
-        mode = "r" if record else "p"
-        calls = [self._event_call(event, mode) for event in events]
-        replies = self._evaluate(calls)
+        head = [0, "r" if record else "p", *self._entity_bases]
+        attributes = self._entity_attributes
+        arguments = [
+            ",".join(
+                (
+                    str(event.transaction_id),
+                    transaction_entry(event),
+                    *(str(getattr(event, a)) for a in attributes),
+                )
+            )
+            for event in events
+        ]
+        calls = [
+            [*head, *arguments[start : start + _EVENTS_PER_CALL]]
+            for start in range(0, len(arguments), _EVENTS_PER_CALL)
+        ]
+        replies = [reply for call in self._evaluate(calls) for reply in call]
         ids = [event.transaction_id for event in events]
         return decode_replies(ids, replies, self.feature_names)
-
-    def _event_call(self, event: TransactionEvent, mode: str) -> list[Any]:
-        keys: list[str] = []
-        for base, attribute in self._entity_keys:
-            entity_id = getattr(event, attribute)
-            keys += (f"{base}{entity_id}:tx", f"{base}{entity_id}:lb", f"{base}{entity_id}:pp")
-        return [
-            len(keys),
-            *keys,
-            mode,
-            event.transaction_id,
-            *transaction_entry(event).split(","),
-        ]
 
     def record_transactions(self, events: Sequence[TransactionEvent]) -> int:
         """Write transactions without computing anything (a bulk load); return how many were new.
@@ -157,8 +173,25 @@ class OnlineFeatureStore:
         """Record labels for the card and the terminal of each; return how many were new.
 
         Idempotent: a label applied again changes nothing (a corrected label replaces the old).
+        One argument per label, several hundred labels per script call.
         """
-        return self._bulk_write(labels, "lb", label_entry)
+        head = [0, "l", *self._entity_bases]
+        attributes = self._entity_attributes
+        arguments = [
+            ",".join(
+                (
+                    str(label.transaction_id),
+                    *(str(getattr(label, a)) for a in attributes),
+                    label_entry(label),
+                )
+            )
+            for label in labels
+        ]
+        calls = [
+            [*head, *arguments[start : start + _LABELS_PER_CALL]]
+            for start in range(0, len(arguments), _LABELS_PER_CALL)
+        ]
+        return sum(int(new) for new in self._evaluate(calls))
 
     def _bulk_write(
         self, items: Sequence[_Item], suffix: str, entry_of: Callable[[_Item], str]
