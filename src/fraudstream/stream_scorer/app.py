@@ -60,12 +60,14 @@ _STATS_EVERY_SECONDS = 10.0
 _LABELS_COMMIT_EVERY_SECONDS = 1.0
 
 
-def _consumer_thread_class(fetch_max_wait_ms: int) -> type[Any]:
+def _consumer_thread_class(fetch_max_wait_ms: int, fetch_max_bytes: int) -> type[Any]:
     class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         def _create_worker_consumer(self, transport: Any) -> Any:
             consumer = super()._create_worker_consumer(transport)
-            # aiokafka builds its fetcher from this at start(); Faust passes 1,500 ms.
+            # aiokafka builds its fetcher from these at start(); Faust passes 1,500 ms and
+            # leaves the total at aiokafka's 50 MB (see StreamConfig.fetch_max_bytes).
             consumer._fetch_max_wait_ms = fetch_max_wait_ms
+            consumer._fetch_max_bytes = fetch_max_bytes
             return consumer
 
     return _ConsumerThread
@@ -89,8 +91,8 @@ def _delivery_cannot_block(consumer: Any, coros: tuple[Any, ...]) -> bool:
     )
 
 
-def _transport_class(fetch_max_wait_ms: int) -> type[Any]:
-    thread_class = _consumer_thread_class(fetch_max_wait_ms)
+def _transport_class(fetch_max_wait_ms: int, fetch_max_bytes: int) -> type[Any]:
+    thread_class = _consumer_thread_class(fetch_max_wait_ms, fetch_max_bytes)
 
     class _Consumer(faust_aiokafka.Consumer):
         def _new_consumer_thread(self) -> Any:
@@ -133,9 +135,10 @@ class ScorerApp(faust.App):
     """A Faust app whose consumer uses the configured fetch wait."""
 
     fetch_max_wait_ms: int = 50
+    fetch_max_bytes: int = 1_048_576
 
     def _new_transport(self) -> Any:
-        transport_class = _transport_class(self.fetch_max_wait_ms)
+        transport_class = _transport_class(self.fetch_max_wait_ms, self.fetch_max_bytes)
         return transport_class(self.conf.broker_consumer, self, loop=self.loop)
 
 
@@ -401,6 +404,7 @@ def _labels_consumer(config: FraudstreamConfig) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=stream.fetch_max_wait_ms,
+        fetch_max_bytes=stream.fetch_max_bytes,
         session_timeout_ms=int(stream.session_timeout_seconds * 1000),
         heartbeat_interval_ms=int(stream.heartbeat_interval_seconds * 1000),
     )
@@ -534,6 +538,7 @@ def build_app(
         value_serializer="raw",
     )
     app.fetch_max_wait_ms = stream.fetch_max_wait_ms
+    app.fetch_max_bytes = stream.fetch_max_bytes
     store = store or OnlineFeatureStore.from_config(config.redis)
     holder = holder or ChampionHolder(config)
     scorer = BatchScorer(
