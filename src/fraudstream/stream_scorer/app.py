@@ -203,24 +203,21 @@ class Worker:
             await asyncio.gather(*pending)
 
     async def send(self, result: BatchResult) -> list[Awaitable[Any]]:
-        """Hand every output of a batch to the producer; the broker's acknowledgements."""
+        """Hand every output of a batch to the producer; the broker's acknowledgements.
+
+        Outputs go in record batches, one per partition (the client's key partitioner, as a
+        keyed send would choose): a per-message send costs more than scoring the event.
+        """
         topics = self.config.kafka.topics
-        producer = self.app.producer
+        messages: dict[str, list[tuple[bytes | None, bytes]]] = {
+            topics.scores: [(str(s.transaction_id).encode(), s.to_json()) for s in result.scores],
+            topics.alerts: [(str(a.transaction_id).encode(), a.to_json()) for a in result.alerts],
+            topics.dlq: [(None, letter.to_json()) for letter in result.dead_letters],
+        }
         pending: list[Awaitable[Any]] = []
-        for score in result.scores:
-            key = str(score.transaction_id).encode()
-            pending.append(
-                await producer.send(topics.scores, key, score.to_json(), None, None, None)
-            )
-        for alert in result.alerts:
-            key = str(alert.transaction_id).encode()
-            pending.append(
-                await producer.send(topics.alerts, key, alert.to_json(), None, None, None)
-            )
-        for letter in result.dead_letters:
-            pending.append(
-                await producer.send(topics.dlq, None, letter.to_json(), None, None, None)
-            )
+        for topic, keyed in messages.items():
+            if keyed:
+                pending += await _send_batches(self.app.producer, topic, keyed)
         return pending
 
     def hold(self, events: Sequence[Any]) -> None:
@@ -278,16 +275,32 @@ class Worker:
         Returns the features and the seconds waited for the labels watermark.
         """
         accepted = [outcome for _, _, outcome in items if isinstance(outcome, Accepted)]
-        waited = await self.scorer.wait_for_labels(accepted)
-        # In a thread: the Redis round trip releases the GIL, so Faust keeps fetching and
-        # delivering, and earlier batches are finished, meanwhile.
-        enriched = await asyncio.to_thread(self.scorer.enrich, accepted)
         latest: dict[int, int] = {}
         for item in accepted:
             t = event_microseconds(item.event.tx_datetime)
             latest[item.record.partition] = max(latest.get(item.record.partition, t), t)
-        self.store.advance_progress(self.config.kafka.topics.transactions, latest)
-        return enriched, waited
+        topic = self.config.kafka.topics.transactions
+        scorer, store = self.scorer, self.store
+
+        def record(check_labels: bool) -> tuple[bool, Enriched | None]:
+            """(False, None) if the labels are not there yet; else (True, the features)."""
+            # In a thread: Redis round trips release the GIL, so Faust keeps fetching and
+            # delivering, and earlier batches are finished, meanwhile (none on the event loop).
+            if (
+                check_labels
+                and scorer.label_wait_max_seconds > 0
+                and scorer.labels_missing(accepted)
+            ):
+                return False, None
+            enriched = scorer.enrich(accepted)
+            store.advance_progress(topic, latest)
+            return True, enriched
+
+        done, enriched = await asyncio.to_thread(record, True)
+        if done:
+            return enriched, 0.0
+        waited = await self.scorer.wait_for_labels(accepted)
+        return (await asyncio.to_thread(record, False))[1], waited
 
     async def finish(
         self,
@@ -353,6 +366,8 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
 )
 _RETRY_MAX_SECONDS = 5.0
+#: Largest record batch of outputs (a batch of 2,000 scores is about 700 kB).
+_OUTPUT_BATCH_BYTES = 262_144
 #: Batches whose outputs may await the broker's acknowledgement while the next ones are scored.
 _UNCONFIRMED_BATCHES_MAX = 4
 
@@ -380,6 +395,36 @@ async def _until_done(worker: Worker, what: str, attempt: Callable[[], Awaitable
             await asyncio.sleep(3600)
         else:
             return
+
+
+async def _send_batches(
+    producer: Any, topic: str, messages: Sequence[tuple[bytes | None, bytes]]
+) -> list[Awaitable[Any]]:
+    """Send keyed messages as record batches, one partition at a time; their acknowledgements.
+
+    A message too large for a batch of its own goes by itself through the producer's ``send``.
+    """
+    client = producer._ensure_producer()  # the aiokafka producer Faust started
+    await client.client._wait_on_metadata(topic)
+    by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
+    for key, value in messages:
+        partition = client._partition(topic, None, key, value, key, value)
+        by_partition.setdefault(partition, []).append((key, value))
+    pending: list[Awaitable[Any]] = []
+    for partition, items in by_partition.items():
+        batch = client.create_batch()
+        for key, value in items:
+            if batch.append(key=key, value=value, timestamp=None) is not None:
+                continue
+            if batch.record_count():
+                pending.append(await client.send_batch(batch, topic, partition=partition))
+                batch = client.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is not None:
+                    continue
+            pending.append(await client.send(topic, value, key=key, partition=partition))
+        if batch.record_count():
+            pending.append(await client.send_batch(batch, topic, partition=partition))
+    return pending
 
 
 def _record(event: Any) -> RawRecord:
@@ -528,6 +573,7 @@ def build_app(
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_max_batch_size=_OUTPUT_BATCH_BYTES,
         topic_allow_declare=False,
         topic_partitions=config.kafka.partitions,
         web_enabled=stream.web_port > 0,
