@@ -4,8 +4,8 @@ Transactions are keyed by card, so a card's events stay in one partition, in ord
 though, is visited by cards of every partition: a feature that counts a terminal's transactions
 ``delay`` days back needs every partition's transactions up to ``t - delay`` recorded before an
 event at ``t`` is scored. In real time partitions are seconds apart; draining a backlog or
-catching up after a crash, one partition can run days ahead of another (Faust pauses whichever
-partition fills its buffer; a dead worker's partitions wait for the group). This module keeps
+catching up after a crash, one partition can run days ahead of another (a broker answering one
+partition's whole backlog in a fetch; a dead worker's partitions wait for the group). This module keeps
 the rule exact, as Kafka Streams does with ``max.task.idle.ms``:
 
 - each worker records, per partition, the latest event time it scored (in Redis, so workers see
