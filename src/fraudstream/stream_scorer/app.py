@@ -132,7 +132,7 @@ def _transport_class(fetch_max_wait_ms: int, fetch_max_bytes: int) -> type[Any]:
 
 
 class ScorerApp(faust.App):
-    """A Faust app whose consumer uses the configured fetch wait."""
+    """A Faust app whose consumer uses the configured fetch wait and fetch size."""
 
     fetch_max_wait_ms: int = 50
     fetch_max_bytes: int = 1_048_576
@@ -403,6 +403,7 @@ async def _send_batches(
     """Send keyed messages as record batches, one partition at a time; their acknowledgements.
 
     A message too large for a batch of its own goes by itself through the producer's ``send``.
+    Uses the aiokafka producer's partitioner and metadata wait (private API, pinned in the lock).
     """
     client = producer._ensure_producer()  # the aiokafka producer Faust started
     await client.client._wait_on_metadata(topic)
@@ -416,12 +417,11 @@ async def _send_batches(
         for key, value in items:
             if batch.append(key=key, value=value, timestamp=None) is not None:
                 continue
-            if batch.record_count():
+            if batch.record_count():  # full: send it, start the next
                 pending.append(await client.send_batch(batch, topic, partition=partition))
                 batch = client.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is not None:
-                    continue
-            pending.append(await client.send(topic, value, key=key, partition=partition))
+            if batch.append(key=key, value=value, timestamp=None) is None:  # too large alone
+                pending.append(await client.send(topic, value, key=key, partition=partition))
         if batch.record_count():
             pending.append(await client.send_batch(batch, topic, partition=partition))
     return pending
