@@ -255,7 +255,6 @@ class Worker:
                 item = (message, record, Accepted(record, outcome))
                 items.append((item, record.partition, event_microseconds(outcome.tx_datetime)))
         self.aligner.hold(items)
-        self.stats.held_max = max(self.stats.held_max, len(self.aligner.held))
 
     async def release(self) -> None:
         """Score and publish what alignment allows, then acknowledge it (once, in order)."""
@@ -279,6 +278,7 @@ class Worker:
 
                 await _until_done(self, "alignment", read_progress)
                 ready += self.aligner.release(dict(self.progress))
+            self.stats.held_max = max(self.stats.held_max, len(self.aligner.held))
             if not ready:
                 return
             items = [h.item for h in ready]
