@@ -1,0 +1,1 @@
+"""Monitoring: online drift (river), delayed-label quality, metrics (issue 16)."""
