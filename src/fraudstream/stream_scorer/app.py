@@ -274,7 +274,9 @@ class Worker:
             if self.aligner.held:
 
                 async def read_progress() -> None:
-                    _raise(self.progress, await asyncio.to_thread(self.store.progress, topic))
+                    _raise_progress(
+                        self.progress, await asyncio.to_thread(self.store.progress, topic)
+                    )
 
                 await _until_done(self, "alignment", read_progress)
                 ready += self.aligner.release(dict(self.progress))
@@ -282,16 +284,23 @@ class Worker:
             if not ready:
                 return
             items = [h.item for h in ready]
+            latest: dict[int, int] = {}  # per partition, the latest event time released (µs)
+            for h in ready:
+                if h.time_us is not None and h.time_us > latest.get(h.partition, -1):
+                    latest[h.partition] = h.time_us
             enriched: list[tuple[Enriched | None, float]] = []
 
             async def enrich() -> None:
                 enriched[:] = [await self.enrich_ready(items)]
 
             await _until_done(self, "scoring", enrich)
+            _raise_progress(self.progress, latest)
             self.stats.misaligned = self.aligner.misaligned
             # The model, the outputs and the broker's acknowledgement of this batch proceed
             # while the next batch is enriched; a few batches at most are unfinished at a time.
-            self.confirming.append(asyncio.ensure_future(self.finish(items, *enriched[0])))
+            self.confirming.append(
+                asyncio.ensure_future(self.finish(items, *enriched[0], latest=latest))
+            )
             while self.confirming and (
                 self.confirming[0].done() or len(self.confirming) > _UNCONFIRMED_BATCHES_MAX
             ):
@@ -302,7 +311,6 @@ class Worker:
     ) -> tuple[Enriched | None, float]:
         """Wait for labels, then record released records and compute their features (in order).
 
-        Notes each partition's progress (the latest event time now in Redis) for alignment.
         Returns the features and the seconds waited for the labels watermark.
         """
         accepted = [outcome for _, _, outcome in items if isinstance(outcome, Accepted)]
@@ -326,7 +334,6 @@ class Worker:
         if not done:
             waited = await self.scorer.wait_for_labels(accepted)
             enriched = (await asyncio.to_thread(record, False))[1]
-        _raise(self.progress, _latest_by_partition(accepted))
         return enriched, waited
 
     async def finish(
@@ -334,14 +341,16 @@ class Worker:
         items: Sequence[tuple[Any, RawRecord, Any]],
         enriched: Enriched | None,
         waited: float,
+        *,
+        latest: dict[int, int],
     ) -> None:
         """Score an enriched batch, send its outputs, then acknowledge its records.
 
         Records are acknowledged (and so may be committed) only once the broker has every
-        output of their batch, sent again if need be.
+        output of their batch, sent again if need be. ``latest``: per partition, the latest
+        event time the batch recorded in Redis (shared with the other workers here).
         """
         accepted = [outcome for _, _, outcome in items if isinstance(outcome, Accepted)]
-        latest = _latest_by_partition(accepted)
         topic = self.config.kafka.topics.transactions
         done: list[tuple[BatchResult, list[Awaitable[Any]]]] = []
 
@@ -463,16 +472,7 @@ async def _send_batches(
     return pending
 
 
-def _latest_by_partition(accepted: Sequence[Accepted]) -> dict[int, int]:
-    """Per partition, the latest event time (µs) among accepted records."""
-    latest: dict[int, int] = {}
-    for item in accepted:
-        t = event_microseconds(item.event.tx_datetime)
-        latest[item.record.partition] = max(latest.get(item.record.partition, t), t)
-    return latest
-
-
-def _raise(progress: dict[int, int], latest: dict[int, int]) -> None:
+def _raise_progress(progress: dict[int, int], latest: dict[int, int]) -> None:
     """Raise ``progress`` to ``latest`` partition by partition (never lower it)."""
     for partition, t in latest.items():
         if t > progress.get(partition, t - 1):
