@@ -121,14 +121,6 @@ def _worker(env: dict[str, str], name: str, run_dir: Path) -> subprocess.Popen[b
     )
 
 
-def _wait_for_line(log: Path, text: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in log.read_text(errors="replace"):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{log}: no {text!r} within {timeout:.0f} s")
-        time.sleep(0.2)
-
-
 def _stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -273,9 +265,7 @@ def run_latency(
     env = _env(kafka, redis_url, f"latency-{uuid.uuid4().hex[:6]}")
     process = _worker(env, "worker-latency", run_dir)
     try:
-        # the replay starts once the worker has joined both groups (else its first batches
-        # wait for the labels consumer's join, seconds, and the figure measures a start-up)
-        _wait_for_line(run_dir / "worker-latency.log", "labels consumer ready", timeout=120)
+        time.sleep(12)  # the worker loads the model and joins its group before the replay
         replay = _replay(source, env, "--speed", "max", "--rate", str(rate), "--limit", str(events))
         records = _read_all(bootstrap, kafka.topics.scores, events, timeout=300)
     finally:

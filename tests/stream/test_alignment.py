@@ -85,20 +85,6 @@ def test_a_stalled_partition_holds_others_until_the_bound_then_they_are_misalign
     assert aligner.misaligned == 1
 
 
-def test_a_first_pass_on_progress_that_may_be_stale_never_lets_a_record_go_for_age() -> None:
-    # The worker tries its own (possibly stale) progress first, without expiring anything, and
-    # reads every worker's progress only if something still waits.
-    clock = Clock()
-    aligner = _aligner(clock, wait=30.0)
-    aligner.hold([("ahead", 1, 20 * DAY)])
-    clock.now = 31.0
-    assert _names(aligner.release({0: 1 * DAY}, expire=False)) == []
-    assert aligner.misaligned == 0
-    # Fresh progress: partition 0 has caught up, so the record goes, aligned.
-    assert _names(aligner.release({0: 14 * DAY})) == ["ahead"]
-    assert aligner.misaligned == 0
-
-
 def test_within_the_delay_partitions_are_not_held() -> None:
     aligner = _aligner(Clock())
     aligner.hold([("p1", 1, 7 * DAY)])

@@ -338,26 +338,6 @@ def test_the_watermark_only_moves_forward(store: OnlineFeatureStore) -> None:
     assert store.advance_watermark(ahead.astimezone()) == datetime(2018, 5, 2, 13, 0)
 
 
-def test_a_watermark_seen_needs_no_redis_read_and_clear_forgets_it(
-    store: OnlineFeatureStore, client: redis.Redis
-) -> None:
-    at = datetime(2018, 5, 2, 10, 30)
-    at_us = int((at - datetime(1970, 1, 1)).total_seconds()) * 1_000_000
-    assert not store.watermark_passed(at_us)
-    store.advance_watermark(at)
-    assert store.watermark_passed(at_us)
-    assert not store.watermark_passed(at_us + 1)
-    # Raised by another worker's labels consumer: read from Redis when the batch is beyond.
-    client.set(store.layout.watermark, at_us + 10)
-    assert store.watermark_passed(at_us + 10)
-    # What was seen stands without Redis (the watermark never goes down) ...
-    client.delete(store.layout.watermark)
-    assert store.watermark_passed(at_us + 10)
-    # ... until this store is cleared.
-    store.clear()
-    assert not store.watermark_passed(at_us)
-
-
 def test_clear_deletes_this_stores_keys_only(
     store: OnlineFeatureStore, redis_url: str, client: redis.Redis, log: Log
 ) -> None:

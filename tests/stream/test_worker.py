@@ -233,14 +233,6 @@ def test_after_a_broker_restart_on_durable_storage_nothing_is_lost(
 ) -> None:
     with durable_kafka_broker(tmp_path) as durable:
         stream = Stream(champion_project, durable, redis_url)
-        # Tansu on S3 lists a partition's objects in the store on every fetch: at the defaults
-        # (25 ms fetch wait, 10 ms batches) the worker's polling swamped the local moto (12,493
-        # requests, 9,334 of them lists) and scored 2-3 events/s after the restart; at 50 ms
-        # and 20 ms, 1,750 requests and the whole test in 61 s. Slow storage, slower polling.
-        stream.env |= {
-            "FRAUDSTREAM_STREAM_FETCH_MAX_WAIT_MS": "50",
-            "FRAUDSTREAM_STREAM_BATCH_WITHIN_SECONDS": "0.02",
-        }
         try:
             scores = stream.reader(stream.kafka.topics.scores)
             stream.worker("w1")

@@ -18,10 +18,6 @@ class ReplayConfig(BaseModel):
     checkpoint_dir: Path = Path(".run/replay")
     #: Send a "labels complete through" watermark after this many transactions at most.
     watermark_every: Annotated[int, Field(ge=1)] = 200
-    #: How long a record batch waits for more records. Longer batches mean fewer batches in
-    #: the log: Tansu's fetch slows down with the number of batches in a partition (measured at
-    #: 1,000 records/s: linger 5 ms, p99 produce-to-fetch 24 ms at first, 195 ms after 35 s;
-    #: linger 20 ms, 39-45 ms throughout).
-    linger_ms: Annotated[int, Field(ge=0, le=1000)] = 20
+    linger_ms: Annotated[int, Field(ge=0, le=1000)] = 5
     batch_bytes: Annotated[int, Field(ge=1024)] = 262_144
     retries: Annotated[int, Field(ge=0)] = 10

@@ -23,7 +23,6 @@ label-only aggregations need no alignment). No such feature: nothing is ever hel
 
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
@@ -104,13 +103,11 @@ class Aligner:
         now = self.clock()
         self.held.extend(Held(item, partition, time_us, now) for item, partition, time_us in items)
 
-    def release(self, progress: dict[int, int], *, expire: bool = True) -> list[Held]:
+    def release(self, progress: dict[int, int]) -> list[Held]:
         """Remove and return what may be scored now, in event-time order.
 
         Args:
             progress: Per partition, the latest event time already scored (µs).
-            expire: Whether records held longer than the bound go anyway (as ``misaligned``);
-                ``False`` for a first pass with progress that may be stale.
         """
         if not self.held:
             return []
@@ -124,7 +121,7 @@ class Aligner:
             waiting[h.partition].append(_time(h))
         first_in_hand = {partition: times[0] for partition, times in waiting.items()}
         progress = dict(progress)
-        expired_before = self.clock() - self.wait_max_seconds if expire else -math.inf
+        expired_before = self.clock() - self.wait_max_seconds
         ready: list[Held] = []
         for position, h in enumerate(timed):
             t = _time(h)

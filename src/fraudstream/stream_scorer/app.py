@@ -30,7 +30,7 @@ from typing import Any
 
 import faust
 import redis
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode.services import WaitResults
@@ -49,7 +49,6 @@ from fraudstream.stream_scorer.batch import (
     validate_record,
 )
 from fraudstream.stream_scorer.champion import ChampionHolder
-from fraudstream.stream_scorer.intake import Intake
 from fraudstream.stream_scorer.labels import read_label_records
 
 logger = logging.getLogger(__name__)
@@ -87,9 +86,6 @@ def _delivery_cannot_block(consumer: Any, coros: tuple[Any, ...]) -> bool:
     app = consumer.app
     if not app.flow_control.is_active():
         return False
-    intake = getattr(consumer, "intake", None)
-    if intake is not None and getattr(coros[0], "cr_code", None) is Intake.deliver.__code__:
-        return not intake.full()
     return not any(
         channel.queue.full() for channels in app.topics._tp_index.values() for channel in channels
     )
@@ -136,28 +132,14 @@ def _transport_class(fetch_max_wait_ms: int, fetch_max_bytes: int) -> type[Any]:
 
 
 class ScorerApp(faust.App):
-    """A Faust app whose consumer uses the configured fetch wait and fetch size.
-
-    With an ``intake``, the records of its topic bypass Faust's per-record streams (see
-    :mod:`fraudstream.stream_scorer.intake`).
-    """
+    """A Faust app whose consumer uses the configured fetch wait and fetch size."""
 
     fetch_max_wait_ms: int = 50
     fetch_max_bytes: int = 1_048_576
-    intake: Intake | None = None
 
     def _new_transport(self) -> Any:
         transport_class = _transport_class(self.fetch_max_wait_ms, self.fetch_max_bytes)
         return transport_class(self.conf.broker_consumer, self, loop=self.loop)
-
-    def _new_consumer(self) -> Any:
-        consumer: Any = super()._new_consumer()
-        if self.intake is not None:
-            self.intake.attach(consumer)
-            consumer.intake = self.intake
-            flow_control: Any = self.flow_control
-            flow_control.manage_queue(self.intake)  # cleared on a rebalance (and on resume)
-        return consumer
 
 
 @dataclass
@@ -207,15 +189,10 @@ class Worker:
     holder: ChampionHolder
     store: OnlineFeatureStore
     aligner: Aligner
-    #: Where Faust's consumer delivers the transactions topic's records.
-    intake: Intake
     stats: WorkerStats = field(default_factory=WorkerStats)
-    #: Whether the scoring task has started (the champion is loaded).
-    started: bool = False
+    #: The agent's stream (set when it starts): held records are acknowledged through it.
+    stream: Any = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    #: Per partition, the latest event time recorded in Redis that this worker knows of (µs):
-    #: its own batches, and other workers' progress read when something had to wait.
-    progress: dict[int, int] = field(default_factory=dict)
     #: Batches enriched whose scoring, outputs or broker acknowledgement are not done (in order).
     confirming: deque[asyncio.Future[None]] = field(default_factory=deque)
 
@@ -243,64 +220,47 @@ class Worker:
                 pending += await _send_batches(self.app.producer, topic, keyed)
         return pending
 
-    def hold(self, messages: Sequence[Any]) -> None:
+    def hold(self, events: Sequence[Any]) -> None:
         """Validate arriving records and hold them until their partitions are aligned."""
         items: list[tuple[Any, int, int | None]] = []
-        for message in messages:
-            record = _record(message)
+        for event in events:
+            record = _record(event)
             outcome = validate_record(record, self.scorer.max_event_bytes)
             if isinstance(outcome, str):
-                items.append(((message, record, outcome), record.partition, None))
+                items.append(((event, record, outcome), record.partition, None))
             else:
-                item = (message, record, Accepted(record, outcome))
+                item = (event, record, Accepted(record, outcome))
                 items.append((item, record.partition, event_microseconds(outcome.tx_datetime)))
         self.aligner.hold(items)
+        self.stats.held_max = max(self.stats.held_max, len(self.aligner.held))
 
     async def release(self) -> None:
         """Score and publish what alignment allows, then acknowledge it (once, in order)."""
         async with self.lock:
             if not self.aligner.held:
                 return
-            # First with the progress known here, if it covers every partition (no Redis round
-            # trip: in real time nothing waits; progress known here may be behind, which can
-            # only hold more back). If something must wait, with all progress read afresh.
-            topic = self.config.kafka.topics.transactions
-            ready: list[Any] = []
-            partitions = self.app.consumer.topic_partitions(topic)
-            if self.aligner.delay_us is None or (
-                partitions is not None and len(self.progress) >= partitions
-            ):
-                ready = self.aligner.release(dict(self.progress), expire=False)
-            if self.aligner.held:
+            progress: dict[int, int] = {}
+            if self.aligner.delay_us is not None:
+                topic = self.config.kafka.topics.transactions
 
                 async def read_progress() -> None:
-                    _raise_progress(
-                        self.progress, await asyncio.to_thread(self.store.progress, topic)
-                    )
+                    progress.update(await asyncio.to_thread(self.store.progress, topic))
 
                 await _until_done(self, "alignment", read_progress)
-                ready += self.aligner.release(dict(self.progress))
-            self.stats.held_max = max(self.stats.held_max, len(self.aligner.held))
+            ready = self.aligner.release(progress)
             if not ready:
                 return
             items = [h.item for h in ready]
-            latest: dict[int, int] = {}  # per partition, the latest event time released (µs)
-            for h in ready:
-                if h.time_us is not None and h.time_us > latest.get(h.partition, -1):
-                    latest[h.partition] = h.time_us
             enriched: list[tuple[Enriched | None, float]] = []
 
             async def enrich() -> None:
                 enriched[:] = [await self.enrich_ready(items)]
 
             await _until_done(self, "scoring", enrich)
-            _raise_progress(self.progress, latest)
             self.stats.misaligned = self.aligner.misaligned
             # The model, the outputs and the broker's acknowledgement of this batch proceed
             # while the next batch is enriched; a few batches at most are unfinished at a time.
-            self.confirming.append(
-                asyncio.ensure_future(self.finish(items, *enriched[0], latest=latest))
-            )
+            self.confirming.append(asyncio.ensure_future(self.finish(items, *enriched[0])))
             while self.confirming and (
                 self.confirming[0].done() or len(self.confirming) > _UNCONFIRMED_BATCHES_MAX
             ):
@@ -311,58 +271,54 @@ class Worker:
     ) -> tuple[Enriched | None, float]:
         """Wait for labels, then record released records and compute their features (in order).
 
+        Records each partition's progress (the latest event time now in Redis) for alignment.
         Returns the features and the seconds waited for the labels watermark.
         """
         accepted = [outcome for _, _, outcome in items if isinstance(outcome, Accepted)]
-        scorer = self.scorer
+        latest: dict[int, int] = {}
+        for item in accepted:
+            t = event_microseconds(item.event.tx_datetime)
+            latest[item.record.partition] = max(latest.get(item.record.partition, t), t)
+        topic = self.config.kafka.topics.transactions
+        scorer, store = self.scorer, self.store
 
         def record(check_labels: bool) -> tuple[bool, Enriched | None]:
             """(False, None) if the labels are not there yet; else (True, the features)."""
             # In a thread: Redis round trips release the GIL, so Faust keeps fetching and
             # delivering, and earlier batches are finished, meanwhile (none on the event loop).
-            # The labels check reads Redis only if the watermark seen here is behind the batch.
             if (
                 check_labels
                 and scorer.label_wait_max_seconds > 0
                 and scorer.labels_missing(accepted)
             ):
                 return False, None
-            return True, scorer.enrich(accepted)
+            enriched = scorer.enrich(accepted)
+            store.advance_progress(topic, latest)
+            return True, enriched
 
         done, enriched = await asyncio.to_thread(record, True)
-        waited = 0.0
-        if not done:
-            waited = await self.scorer.wait_for_labels(accepted)
-            enriched = (await asyncio.to_thread(record, False))[1]
-        return enriched, waited
+        if done:
+            return enriched, 0.0
+        waited = await self.scorer.wait_for_labels(accepted)
+        return (await asyncio.to_thread(record, False))[1], waited
 
     async def finish(
         self,
         items: Sequence[tuple[Any, RawRecord, Any]],
         enriched: Enriched | None,
         waited: float,
-        *,
-        latest: dict[int, int],
     ) -> None:
         """Score an enriched batch, send its outputs, then acknowledge its records.
 
         Records are acknowledged (and so may be committed) only once the broker has every
-        output of their batch, sent again if need be. ``latest``: per partition, the latest
-        event time the batch recorded in Redis (shared with the other workers here).
+        output of their batch, sent again if need be.
         """
         accepted = [outcome for _, _, outcome in items if isinstance(outcome, Accepted)]
-        topic = self.config.kafka.topics.transactions
         done: list[tuple[BatchResult, list[Awaitable[Any]]]] = []
-
-        def score_and_note_progress() -> BatchResult:
-            # Progress is shared through Redis for the other workers' alignment (a batch late:
-            # they can only wait longer); this worker knows its own (``Worker.progress``).
-            self.store.advance_progress(topic, latest)
-            return self.scorer.finish(accepted, enriched, waited)
 
         async def score() -> None:
             # In a thread too: LightGBM releases the GIL while it predicts.
-            result = await asyncio.to_thread(score_and_note_progress)
+            result = await asyncio.to_thread(self.scorer.finish, accepted, enriched, waited)
             result.dead_letters[:0] = [
                 dead_letter(record, outcome)
                 for _, record, outcome in items
@@ -383,7 +339,8 @@ class Worker:
                 await self.publish(result)
 
             await _until_done(self, "publishing", again)
-        self.intake.ack([message for message, _, _ in items])
+        for event, _, _ in items:
+            await self.stream.ack(event)
 
     def handle_labels(self, records: Sequence[tuple[bytes | None, Any]]) -> None:
         """Record a batch of labels, then advance the watermark."""
@@ -411,8 +368,6 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 _RETRY_MAX_SECONDS = 5.0
 #: Largest record batch of outputs (a batch of 2,000 scores is about 700 kB).
 _OUTPUT_BATCH_BYTES = 262_144
-#: Fewest records the intake buffers (Faust's own stream buffer holds 4,096).
-_INTAKE_MIN = 4_096
 #: Batches whose outputs may await the broker's acknowledgement while the next ones are scored.
 _UNCONFIRMED_BATCHES_MAX = 4
 
@@ -472,14 +427,8 @@ async def _send_batches(
     return pending
 
 
-def _raise_progress(progress: dict[int, int], latest: dict[int, int]) -> None:
-    """Raise ``progress`` to ``latest`` partition by partition (never lower it)."""
-    for partition, t in latest.items():
-        if t > progress.get(partition, t - 1):
-            progress[partition] = t
-
-
-def _record(message: Any) -> RawRecord:
+def _record(event: Any) -> RawRecord:
+    message = event.message
     value = message.value
     return RawRecord(
         value=value if isinstance(value, bytes | None) else bytes(value),
@@ -490,21 +439,10 @@ def _record(message: Any) -> RawRecord:
     )
 
 
-class _LabelsAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Logs the labels consumer's assignment: the worker is ready once it has joined."""
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        """Nothing to do: labels are committed after they are applied."""
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        """Say which labels partitions this worker reads (none: another worker does)."""
-        partitions = sorted(tp.partition for tp in assigned)
-        logger.info("labels consumer ready: partitions %s of the labels topic", partitions)
-
-
 def _labels_consumer(config: FraudstreamConfig) -> AIOKafkaConsumer:
     stream = config.stream
     return AIOKafkaConsumer(
+        config.kafka.topics.labels,
         bootstrap_servers=config.kafka.servers(),
         client_id=f"{stream.app_id}-labels",
         group_id=f"{stream.app_id}-labels",
@@ -528,7 +466,6 @@ async def follow_labels(worker: Worker) -> None:
     applying a label twice changes nothing.
     """
     consumer = _labels_consumer(worker.config)
-    consumer.subscribe([worker.config.kafka.topics.labels], listener=_LabelsAssignment())
     await _until_done(worker, "labels consumer start", consumer.start)
     committed_at = 0.0
     try:
@@ -558,28 +495,28 @@ async def follow_labels(worker: Worker) -> None:
 
 
 def _add_agents(worker: Worker) -> None:
-    """The task scoring transactions in micro-batches, and the task recording labels."""
+    """The agent scoring transactions in micro-batches, and the task recording labels."""
     app, stream, holder = worker.app, worker.config.stream, worker.holder
-    intake = worker.intake
-    # Subscribed through Faust's conductor; its records are delivered to the intake in bulk.
-    app.topics.add(app.topic(intake.topic, key_type=bytes, value_type=bytes))
+    topics = worker.config.kafka.topics
+    transactions = app.topic(topics.transactions, key_type=bytes, value_type=bytes)
 
-    @app.task  # type: ignore[untyped-decorator]
-    async def score() -> None:
+    @app.agent(transactions)
+    async def score(stream_: Any) -> None:
         while holder.current is None:
             await asyncio.sleep(0.05)
-        worker.started = True
+        worker.stream = stream_
         # Records are acknowledged by Worker.finish once scored and published (some are held
-        # back for alignment).
-        while True:
-            messages = await intake.take(stream.batch_size, stream.batch_within_seconds)
-            worker.hold(messages)
+        # back for alignment), so the stream does not acknowledge them itself.
+        async for events in stream_.noack_take(
+            stream.batch_size, within=stream.batch_within_seconds
+        ):
+            worker.hold(events)
             await worker.release()
 
     @app.timer(interval=0.1)  # type: ignore[untyped-decorator]
     async def release_held() -> None:
         # Held records are released once the slow partition catches up, even without new input.
-        if worker.started and worker.aligner.held:
+        if worker.stream is not None and worker.aligner.held:
             await worker.release()
 
     @app.task  # type: ignore[untyped-decorator]
@@ -648,10 +585,6 @@ def build_app(
     )
     app.fetch_max_wait_ms = stream.fetch_max_wait_ms
     app.fetch_max_bytes = stream.fetch_max_bytes
-    intake = Intake(
-        config.kafka.topics.transactions, capacity=max(_INTAKE_MIN, 2 * stream.batch_size)
-    )
-    app.intake = intake
     store = store or OnlineFeatureStore.from_config(config.redis)
     holder = holder or ChampionHolder(config)
     scorer = BatchScorer(
@@ -662,7 +595,7 @@ def build_app(
         top_reasons=stream.top_reasons,
     )
     aligner = Aligner.from_definition(stream.partition_wait_max_seconds)
-    worker = Worker(app, config, scorer, holder, store, aligner, intake)
+    worker = Worker(app, config, scorer, holder, store, aligner)
     _add_agents(worker)
     _add_timers(worker)
     return worker

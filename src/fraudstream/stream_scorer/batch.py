@@ -28,7 +28,6 @@ from pydantic import ValidationError
 from fraudstream.errors import first_problem
 from fraudstream.feature_store import definition_version
 from fraudstream.feature_store.online.enriched import Enriched
-from fraudstream.feature_store.online.layout import to_microseconds
 from fraudstream.feature_store.online.store import OnlineFeatureStore
 from fraudstream.training.explain import contributions, top_reasons
 from fraudstream.training.model_loading import LoadedModel
@@ -138,6 +137,11 @@ def _columns(available: tuple[str, ...], wanted: tuple[str, ...]) -> list[int]:
     return [position[name] for name in wanted]
 
 
+def _epoch(moment: datetime) -> float:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.timestamp()
+
+
 @dataclass
 class BatchScorer:
     """Validates, enriches and scores batches with the current champion.
@@ -164,7 +168,8 @@ class BatchScorer:
         if not accepted:
             return False
         latest = max(item.event.tx_datetime for item in accepted)
-        return not self.store.watermark_passed(to_microseconds(latest))
+        watermark = self.store.watermark()
+        return watermark is None or _epoch(watermark) < _epoch(latest)
 
     async def wait_for_labels(self, accepted: Sequence[Accepted]) -> float:
         """Wait until the watermark passes the batch (at most the bound); seconds waited."""

@@ -16,12 +16,10 @@ class StreamConfig(BaseModel):
     app_id: Annotated[str, Field(min_length=1)] = "fraudstream-scorer"
     #: Largest micro-batch (``stream.take``) and how long to wait to fill it.
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 2000
-    batch_within_seconds: Annotated[float, Field(gt=0, le=60)] = 0.01
+    batch_within_seconds: Annotated[float, Field(gt=0, le=60)] = 0.02
     #: The consumer's fetch wait (Faust hard-codes 1,500 ms; a broker that does not wake a
-    #: waiting fetch on new data, like Tansu, adds about half of it to every hop). 25 ms with a
-    #: 10 ms batch window: latency p99 108-115 ms at 1,000 events/s against 126-143 ms with
-    #: 50 ms and 20 ms (same machine, same day).
-    fetch_max_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 25
+    #: waiting fetch on new data, like Tansu, adds about half of it to every hop).
+    fetch_max_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = 50
     #: Most bytes one fetch answer may carry, all partitions together. Some brokers (Tansu)
     #: ignore the per-partition limit and answer one partition's whole backlog (measured: 10,019
     #: records of one partition and 52 of another in one answer), which runs that partition days

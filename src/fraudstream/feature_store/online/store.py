@@ -101,9 +101,6 @@ class OnlineFeatureStore:
             definition, grace_days=config.grace_days, idle_ttl_days=config.idle_ttl_days
         )
         self._sha = script_sha(self._script)
-        #: The highest labels watermark this client has read or written (it only rises): a
-        #: batch at or before it needs no Redis read to know its labels are there.
-        self._watermark_seen_us = -1
 
     @classmethod
     def from_config(
@@ -243,33 +240,13 @@ class OnlineFeatureStore:
     def advance_watermark(self, through: datetime) -> datetime:
         """Raise the labels watermark to ``through`` (never lower it); return the watermark."""
         (reply,) = self._evaluate([[1, self.layout.watermark, "w", to_microseconds(through)]])
-        self._saw_watermark(int(reply))
         return from_microseconds(int(reply))
 
     def watermark(self) -> datetime | None:
         """Every label known at or before this (naive UTC) time has been applied; ``None``: none."""
         with self._reaching():
             value = self._client.get(self.layout.watermark)
-        if value is None:
-            return None
-        self._saw_watermark(int(value))
-        return from_microseconds(int(value))
-
-    def watermark_passed(self, moment_us: int) -> bool:
-        """Whether the labels watermark is at or after ``moment_us`` (epoch microseconds).
-
-        Reads Redis only when the highest watermark this client has seen is behind: the
-        watermark never goes down, so what was seen still holds (after a flush, the rebuild
-        restores it from the labels log).
-        """
-        if self._watermark_seen_us >= moment_us:
-            return True
-        current = self.watermark()
-        return current is not None and to_microseconds(current) >= moment_us
-
-    def _saw_watermark(self, value_us: int) -> None:
-        # Two threads may race here; the loser can only lower the floor (more Redis reads).
-        self._watermark_seen_us = max(self._watermark_seen_us, value_us)
+        return None if value is None else from_microseconds(int(value))
 
     # -- partition progress (event-time alignment) --------------------------------------------
 
@@ -322,7 +299,6 @@ class OnlineFeatureStore:
 
     def clear(self) -> int:
         """Delete every key of this store (this prefix and definition); return how many."""
-        self._watermark_seen_us = -1
         deleted = 0
         with self._reaching():
             batch: list[Any] = []
