@@ -116,13 +116,14 @@ class DriftMonitor:
         self._watches = {signal: self._new_watch(signal) for signal in Signal}
 
     def _new_watch(self, signal: Signal) -> _Watch:
+        return _Watch(self._new_detector(signal))
+
+    def _new_detector(self, signal: Signal) -> drift.ADWIN:
         config = self.config
-        return _Watch(
-            drift.ADWIN(  # type: ignore[no-untyped-call]  # river has no type hints here
-                delta=config.delta_for(signal),
-                clock=config.clock,
-                grace_period=config.grace_period,
-            )
+        return drift.ADWIN(  # type: ignore[no-untyped-call]  # river has no type hints here
+            delta=config.delta_for(signal),
+            clock=config.clock,
+            grace_period=config.grace_period,
         )
 
     def detector_name(self, signal: Signal) -> str:
@@ -180,9 +181,7 @@ class DriftMonitor:
 
     def reset(self, signal: Signal) -> None:
         """Start ``signal``'s detector afresh (after a model change, say); its alarm count stays."""
-        alarms, last = self._watches[signal].alarms, self._watches[signal].last
-        self._watches[signal] = self._new_watch(signal)
-        self._watches[signal].alarms, self._watches[signal].last = alarms, last
+        self._watches[signal].detector = self._new_detector(signal)
 
 
 __all__ = ["FEATURE_SIGNALS", "LOG_SCALE", "Alarm", "DriftConfig", "DriftMonitor", "Signal"]

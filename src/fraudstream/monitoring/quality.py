@@ -23,30 +23,25 @@ UNVERSIONED = -1
 
 def joined(scores: Iterable[ScoreEvent], labels: Iterable[LabelEvent]) -> pd.DataFrame:
     """One row per transaction scored and labelled: its last score and its label."""
+    scored = list(scores)
     score_rows = pd.DataFrame(
-        [
-            {
-                TRANSACTION_ID: s.transaction_id,
-                CUSTOMER_ID: s.customer_id,
-                TX_DATETIME: s.tx_datetime,
-                "FRAUD_PROBABILITY": s.fraud_probability,
-                "THRESHOLD": s.threshold,
-                "MODEL_VERSION": UNVERSIONED if s.model_version is None else s.model_version,
-            }
-            for s in scores
-        ],
-        columns=[
-            TRANSACTION_ID,
-            CUSTOMER_ID,
-            TX_DATETIME,
-            "FRAUD_PROBABILITY",
-            "THRESHOLD",
-            "MODEL_VERSION",
-        ],
+        {
+            TRANSACTION_ID: [s.transaction_id for s in scored],
+            CUSTOMER_ID: [s.customer_id for s in scored],
+            TX_DATETIME: [s.tx_datetime for s in scored],
+            "FRAUD_PROBABILITY": [s.fraud_probability for s in scored],
+            "THRESHOLD": [s.threshold for s in scored],
+            "MODEL_VERSION": [
+                UNVERSIONED if s.model_version is None else s.model_version for s in scored
+            ],
+        }
     ).drop_duplicates(TRANSACTION_ID, keep="last")
+    known = list(labels)
     label_rows = pd.DataFrame(
-        [{TRANSACTION_ID: label.transaction_id, TX_FRAUD: label.tx_fraud} for label in labels],
-        columns=[TRANSACTION_ID, TX_FRAUD],
+        {
+            TRANSACTION_ID: [label.transaction_id for label in known],
+            TX_FRAUD: [label.tx_fraud for label in known],
+        }
     ).drop_duplicates(TRANSACTION_ID, keep="last")
     frame = score_rows.merge(label_rows, on=TRANSACTION_ID, how="inner", validate="one_to_one")
     return frame.sort_values([TX_DATETIME, TRANSACTION_ID], kind="stable").reset_index(drop=True)
